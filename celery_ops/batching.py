@@ -1,0 +1,121 @@
+"""Fold a run of recorder events into one :class:`~celery_ops.store.RecordBatch`.
+
+Runs on the flusher thread: this is where arguments and results are rendered to text, so the
+signal handlers on the task's path only capture references.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from celery_ops.events import NO_RESULT, DefinitionReport, ExecutionEvent, RecorderEvent
+from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
+from celery_ops.payload import render_arguments, render_value, truncate
+from celery_ops.store import RecordBatch, WorkerState
+from celery_ops.store.types import utc_from_timestamp
+
+logger = logging.getLogger(__name__)
+
+TIME_COLUMNS = frozenset(
+    {
+        "published_at",
+        "received_at",
+        "started_at",
+        "completed_at",
+        "failed_at",
+        "revoked_at",
+        "eta",
+        "expires",
+    }
+)
+TEXT_COLUMNS = frozenset({"error_message", "exception_trace"})
+
+
+def fold_events(
+    events: Iterable[RecorderEvent], max_payload_bytes: int, keep_message_args: bool
+) -> RecordBatch:
+    batch = RecordBatch()
+    patches: dict[str, ExecutionPatch] = {}
+    for event in events:
+        try:
+            if isinstance(event, ExecutionEvent):
+                patch = _patch(event, max_payload_bytes, keep_message_args)
+                existing = patches.get(event.task_id)
+                if existing is None:
+                    patches[event.task_id] = patch
+                else:
+                    merge_patches(existing, patch)
+                if event.on_timeline:
+                    batch.timeline.append(_timeline_row(event, max_payload_bytes))
+            elif isinstance(event, DefinitionReport):
+                at = utc_from_timestamp(event.at)
+                assert at is not None
+                batch.definitions.append((event.hostname, at, event.definitions))
+            else:
+                # A heartbeat written late still proves the worker is alive now.
+                at = utc_from_timestamp(time.time() if event.online else event.at)
+                assert at is not None
+                values = {
+                    k: to_datetime(v) if k == "started_at" else v for k, v in event.values.items()
+                }
+                batch.workers.append(
+                    WorkerState(event.hostname, at, event.online, values, event.just_started)
+                )
+        except Exception:
+            # One event that cannot be rendered must not cost the rest of the batch.
+            logger.exception("celery-ops: could not record event %r; skipped", event)
+    batch.executions = list(patches.values())
+    return batch
+
+
+def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> ExecutionPatch:
+    values: dict[str, Any] = {}
+    for column, value in event.values.items():
+        if column in TIME_COLUMNS:
+            value = to_datetime(value)
+        elif column in TEXT_COLUMNS and value is not None:
+            value = truncate(str(value), limit)
+        values[column] = value
+    if event.arguments is not None:
+        values.update(render_arguments(event.arguments, limit, keep_message_args))
+    if event.result is not NO_RESULT:
+        values["result"] = render_value(event.result, limit)
+    status_at = event.at if event.status is not None else None
+    return ExecutionPatch(
+        event.task_id, event.status, progress(event.status, event.attempt), status_at, values
+    )
+
+
+def _timeline_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
+    details: dict[str, Any] = {"attempt": event.attempt}
+    if event.status is not None:
+        details["status"] = event.status
+    if event.details:
+        details.update(event.details)
+    return {
+        "task_id": event.task_id,
+        "event": event.name,
+        "at": utc_from_timestamp(event.at),
+        "worker": event.worker,
+        "details": truncate(json.dumps(details, default=str, ensure_ascii=False), limit),
+    }
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """Timestamps, ISO-8601 strings (as Celery puts in headers) and datetimes, as aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return utc_from_timestamp(float(value))
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+    raise TypeError(f"not a point in time: {value!r}")

@@ -1,0 +1,21 @@
+"""`celery -A proj ops ...`: celery-ops as a Celery sub-command (entry point celery.commands)."""
+
+from __future__ import annotations
+
+import click
+
+from celery_ops.cli.db import db
+from celery_ops.cli.executions import purge, retention, show
+
+
+@click.group(name="ops")
+def ops() -> None:
+    """celery-ops: the execution store, schedules and dashboard of this app."""
+
+
+ops.add_command(db)
+ops.add_command(purge)
+ops.add_command(retention)
+ops.add_command(show)
+
+__all__ = ["ops"]

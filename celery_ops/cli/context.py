@@ -1,0 +1,37 @@
+"""How a sub-command finds the app's celery-ops, and how it reports failure."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import click
+
+from celery_ops.extension import CeleryOps, _extensions, init_app
+
+
+def current_ops() -> CeleryOps:
+    """The CeleryOps of the app given with ``celery -A``."""
+    ctx = click.get_current_context()
+    app = getattr(ctx.find_root().obj, "app", None)
+    if app is None:
+        fail("no Celery app: run this as `celery -A proj ops ...`")
+    ops = _extensions.get(app)
+    # The app module may not call init_app (e.g. a pure producer): administration still works.
+    return ops if ops is not None else init_app(app)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr and a non-zero exit: what went wrong and what to do."""
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def echo_json(value: Any) -> None:
+    import json
+
+    click.echo(json.dumps(value, default=str, indent=2, ensure_ascii=False))

@@ -1,0 +1,58 @@
+"""What signal handlers hand to the recorder: small values, cheap to build on the task's path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery_ops.payload import Arguments
+
+
+class _NoResult:
+    """Marker for an event that carries no task result (None is a valid result)."""
+
+    def __repr__(self) -> str:
+        return "NO_RESULT"
+
+
+NO_RESULT: Any = _NoResult()
+
+
+@dataclass(slots=True)
+class ExecutionEvent:
+    """One moment in the life of a task id, e.g. published, started or failed."""
+
+    task_id: str
+    name: str
+    at: float
+    status: str | None
+    attempt: int
+    values: dict[str, Any] = field(default_factory=dict)
+    arguments: Arguments | None = None
+    result: Any = NO_RESULT
+    details: dict[str, Any] | None = None
+    worker: str | None = None
+    on_timeline: bool = True
+
+
+@dataclass(slots=True)
+class WorkerReport:
+    """A worker's main process saying it is up (with its settings), alive, or gone."""
+
+    hostname: str
+    at: float
+    online: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    just_started: bool = False
+
+
+@dataclass(slots=True)
+class DefinitionReport:
+    """The tasks registered on a worker when it became ready."""
+
+    hostname: str
+    at: float
+    definitions: list[dict[str, Any]]
+
+
+RecorderEvent = ExecutionEvent | WorkerReport | DefinitionReport

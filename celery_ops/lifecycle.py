@@ -1,0 +1,136 @@
+"""How the events of one task execution fold into its row, without ever moving it backwards.
+
+Events reach the store from several processes (producer, worker main process, pool child) and
+each process writes in batches, so they arrive out of order. Every event that sets a status
+carries a *progress* number, ``attempt * 10 + rank``; a row takes the status of an event only
+when the event's progress is not lower than the row's. The same rule is applied twice: in
+Python when a batch folds its own events (:func:`merge_patches`), and in SQL when the batch is
+upserted (``celery_ops.store.writes``), both driven by :data:`COLUMN_POLICIES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+PENDING = "PENDING"
+RECEIVED = "RECEIVED"
+STARTED = "STARTED"
+RETRY = "RETRY"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+REVOKED = "REVOKED"
+REJECTED = "REJECTED"
+LOST = "LOST"
+
+ALL_STATUSES = (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED, LOST)
+TERMINAL_STATUSES = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
+
+# LOST ranks just above PENDING: the reaper only marks rows of dead workers, from which no
+# later event can come, so any event that does arrive afterwards (a redelivery under
+# acks_late, or a worker that was only cut off from the database) is newer and wins.
+_RANKS = {
+    PENDING: 0,
+    LOST: 1,
+    RECEIVED: 2,
+    STARTED: 3,
+    RETRY: 4,
+    SUCCESS: 5,
+    FAILURE: 5,
+    REVOKED: 5,
+    REJECTED: 5,
+}
+
+#: The attempt given to an event that ends an execution when the process reporting it cannot
+#: tell which attempt it was (a worker's main process reporting a hard time limit or a killed
+#: child). Such an event is final, so it outranks every attempt.
+FINAL_ATTEMPT = 9_999
+
+#: Progress of an event that sets no status: it only fills columns that are still empty.
+NO_PROGRESS = -1
+
+#: Progress the reaper subtracts when it turns STARTED into LOST (rank 3 -> rank 1).
+LOST_PROGRESS_DROP = _RANKS[STARTED] - _RANKS[LOST]
+
+
+def progress(status: str | None, attempt: int) -> int:
+    """Order of an event within the life of one task id."""
+    if status is None:
+        return NO_PROGRESS
+    return attempt * 10 + _RANKS[status]
+
+
+class Policy(Enum):
+    FIRST = "first"  # the first known value stays (what was sent does not change)
+    LATEST = "latest"  # the value of the newest status-setting event; older ones only fill gaps
+    SUM = "sum"  # counters: every event adds to it
+
+
+COLUMN_POLICIES: dict[str, Policy] = {
+    "task_name": Policy.FIRST,
+    "queue": Policy.FIRST,
+    "args": Policy.FIRST,
+    "kwargs": Policy.FIRST,
+    "message_args": Policy.FIRST,
+    "message_kwargs": Policy.FIRST,
+    "priority": Policy.FIRST,
+    "expires": Policy.FIRST,
+    "published_at": Policy.FIRST,
+    "received_at": Policy.FIRST,
+    "parent_id": Policy.FIRST,
+    "root_id": Policy.FIRST,
+    "group_id": Policy.FIRST,
+    "schedule_name": Policy.FIRST,
+    "retried_from": Policy.FIRST,
+    "tenant_id": Policy.FIRST,
+    "eta": Policy.LATEST,
+    "started_at": Policy.LATEST,
+    "completed_at": Policy.LATEST,
+    "failed_at": Policy.LATEST,
+    "revoked_at": Policy.LATEST,
+    "execution_time_ms": Policy.LATEST,
+    "wait_time_ms": Policy.LATEST,
+    "worker_id": Policy.LATEST,
+    "pid": Policy.LATEST,
+    "result": Policy.LATEST,
+    "error_type": Policy.LATEST,
+    "error_message": Policy.LATEST,
+    "exception_trace": Policy.LATEST,
+    "memory_usage_mb": Policy.LATEST,
+    "attempts": Policy.SUM,
+}
+
+
+@dataclass(slots=True)
+class ExecutionPatch:
+    """What a batch knows about one task id, ready to be upserted."""
+
+    task_id: str
+    status: str | None
+    progress: int
+    status_at: float | None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def supersedes(self, other_progress: int) -> bool:
+        """Whether this patch's status replaces a row whose progress is ``other_progress``."""
+        if self.progress > other_progress:
+            return True
+        return self.progress == other_progress and self.status not in TERMINAL_STATUSES
+
+
+def merge_patches(current: ExecutionPatch, new: ExecutionPatch) -> None:
+    """Fold ``new`` into ``current`` in place, with the same rules the store's upsert uses."""
+    applies = new.supersedes(current.progress)
+    for column, value in new.values.items():
+        policy = COLUMN_POLICIES[column]
+        if policy is Policy.SUM:
+            current.values[column] = current.values.get(column, 0) + value
+        elif value is None:
+            continue
+        elif current.values.get(column) is None or (policy is Policy.LATEST and applies):
+            current.values[column] = value
+    if applies and new.status is not None:
+        current.status = new.status
+        current.progress = new.progress
+        current.status_at = new.status_at

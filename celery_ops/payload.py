@@ -1,0 +1,126 @@
+"""Turn task arguments, results and errors into bounded text for the store.
+
+Runs on the flusher thread, never on the task's own path. Two forms of the arguments are kept:
+the *shown* form (the producer's ``argsrepr``/``kwargsrepr`` when it masked them, else JSON) is
+the only one ever displayed; the *message* form is the exact JSON of what was sent, kept so an
+operator can retry the task.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from celery.utils.saferepr import saferepr
+from kombu.utils.json import dumps as kombu_dumps
+
+_MARKER = " … [celery-ops: truncated, {total} bytes in all, first {kept} kept]"
+# Celery's default argsrepr/kwargsrepr: what a producer sets when the user gave none.
+DEFAULT_REPR_MAXSIZE = 1024
+
+
+@dataclass(slots=True, frozen=True)
+class Arguments:
+    """The arguments of one message, as captured by a signal handler (not yet rendered)."""
+
+    args: Any
+    kwargs: Any
+    argsrepr: str | None = None
+    kwargsrepr: str | None = None
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes and say so visibly."""
+    encoded = text.encode("utf-8", errors="surrogatepass")
+    if len(encoded) <= limit:
+        return text
+    kept = encoded[:limit].decode("utf-8", errors="ignore")
+    return kept + _MARKER.format(total=len(encoded), kept=len(kept.encode("utf-8")))
+
+
+def to_json(value: Any) -> str | None:
+    """JSON text of ``value`` as Celery's own serializer writes it, or None if it is not JSON."""
+    try:
+        text: str = kombu_dumps(value, ensure_ascii=False)  # type: ignore[no-untyped-call]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return text
+
+
+def render_value(value: Any, limit: int) -> str:
+    """JSON when possible, else the repr; always bounded. Used for results."""
+    text = to_json(value)
+    if text is None:
+        text = _safe_repr(value)
+    return truncate(_scrub(text), limit)
+
+
+def render_arguments(arguments: Arguments, limit: int, keep_message: bool) -> dict[str, Any]:
+    """Column values for both forms of a message's arguments."""
+    args_json = to_json(list(arguments.args or ()))
+    kwargs_json = to_json(dict(arguments.kwargs or {}))
+    columns: dict[str, Any] = {
+        "args": _shown(arguments.args, arguments.argsrepr, args_json, limit),
+        "kwargs": _shown(arguments.kwargs, arguments.kwargsrepr, kwargs_json, limit),
+    }
+    if keep_message:
+        fits = (
+            args_json is not None
+            and kwargs_json is not None
+            and len(args_json.encode("utf-8", errors="surrogatepass")) <= limit
+            and len(kwargs_json.encode("utf-8", errors="surrogatepass")) <= limit
+        )
+        if fits:
+            columns["message_args"] = _scrub(args_json or "[]")
+            columns["message_kwargs"] = _scrub(kwargs_json or "{}")
+    return columns
+
+
+def _shown(value: Any, masked: str | None, as_json: str | None, limit: int) -> str:
+    # A producer that did not set argsrepr still sends Celery's default saferepr of the
+    # arguments; only a value that differs from it was set (masked) on purpose.
+    if masked is not None and masked != saferepr(value, DEFAULT_REPR_MAXSIZE):
+        return truncate(_scrub(str(masked)), limit)
+    if as_json is None:
+        as_json = _safe_repr(value)
+    return truncate(_scrub(as_json), limit)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a broken __repr__ must not lose the record
+        return f"<unrepresentable {type(value).__name__}: {exc!r}>"
+
+
+def _scrub(text: str) -> str:
+    # NUL bytes and lone surrogates are rejected by PostgreSQL and MariaDB text columns.
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text
+
+
+def describe_exception(exc: BaseException | None) -> tuple[str | None, str | None]:
+    """Type name and message of an exception, never raising."""
+    if exc is None:
+        return None, None
+    try:
+        message = str(exc)
+    except Exception:
+        message = _safe_repr(exc)
+    return type(exc).__name__, message
+
+
+def loads_or_none(text: str | None) -> Any:
+    """Parse stored JSON text; None when the column holds a repr or a truncated value."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

@@ -1,0 +1,246 @@
+"""`ExecutionRecorder`: a bounded in-process buffer and the thread that writes it in batches.
+
+Signal handlers call :meth:`ExecutionRecorder.record`, which only appends to a deque; the
+flusher thread writes batches every ``ops_flush_interval`` or every ``ops_flush_batch``
+events. A slow or unreachable database delays writes, never a task: events wait in the
+buffer up to ``ops_buffer_max``; past it they are counted, logged and reported, never lost
+silently. Each process (including each prefork child) has its own buffer and thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from celery_ops.batching import fold_events
+from celery_ops.config import OpsConfig
+from celery_ops.events import RecorderEvent
+from celery_ops.store import SchemaError, Store
+
+logger = logging.getLogger("celery_ops.recorder")
+
+MAX_BACKOFF_S = 10.0
+
+
+@dataclass
+class RecorderStats:
+    """Counters of one process's recorder, for logs, metrics and benchmarks."""
+
+    recorded: int = 0
+    written: int = 0
+    batches: int = 0
+    dropped: int = 0
+    failed_writes: int = 0
+    flush_seconds: float = 0.0
+
+
+@dataclass
+class _PeriodicJob:
+    interval: float
+    run: Callable[[], None]
+    due: float = 0.0
+
+
+class ExecutionRecorder:
+    """Buffers recorder events and writes them to a :class:`Store` from a background thread."""
+
+    def __init__(self, config: OpsConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        #: Worker hostname, when this process belongs to a worker (drops are reported on it).
+        self.hostname: str | None = None
+        self._jobs: list[_PeriodicJob] = []
+        self._reset()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _reset_in_child(ref))
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._buffer: deque[RecorderEvent] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._schema_checked = False
+        self._unreported_drops = 0
+        self._last_drop_log = 0.0
+        self._failing_since: float | None = None
+        self.stats = RecorderStats()
+
+    # The task's path: must stay cheap and must never raise.
+
+    def record(self, event: RecorderEvent) -> None:
+        buffer = self._buffer
+        if len(buffer) >= self.config.buffer_max:
+            self._drop()
+            return
+        buffer.append(event)
+        self.stats.recorded += 1
+        if self._thread is None:
+            self._start()
+        if len(buffer) >= self.config.flush_batch:
+            self._wake.set()
+
+    def _drop(self) -> None:
+        self.stats.dropped += 1
+        self._unreported_drops += 1
+        now = time.monotonic()
+        if now - self._last_drop_log >= 10.0:
+            self._last_drop_log = now
+            logger.warning(
+                "celery-ops: buffer full (%d events, ops_buffer_max) while the store is "
+                "unreachable; %d event(s) dropped so far in process %d",
+                len(self._buffer),
+                self.stats.dropped,
+                os.getpid(),
+            )
+
+    # Lifecycle
+
+    def add_periodic(self, interval: float, job: Callable[[], None]) -> None:
+        """Run ``job`` on the flusher thread about every ``interval`` seconds."""
+        self._jobs.append(_PeriodicJob(interval, job))
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            self._stopping = False
+            thread = threading.Thread(target=self._run, name="celery-ops-flusher", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last write to the store succeeded."""
+        return self._failing_since is None
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything recorded so far is written; False if ``timeout`` ran out."""
+        if self._thread is None:
+            return not self._buffer
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._buffer:
+                self._wake.set()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(min(remaining, 0.1))
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush what is buffered (waiting at most ``timeout``) and stop the thread."""
+        timeout = self.config.shutdown_flush_timeout if timeout is None else timeout
+        thread = self._thread
+        if thread is None:
+            return
+        written = self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout=max(1.0, timeout))
+        self._thread = None
+        if not written and self._buffer:
+            logger.warning(
+                "celery-ops: %d event(s) could not be written before exit (store unreachable "
+                "for %.0fs, ops_shutdown_flush_timeout)",
+                len(self._buffer),
+                timeout,
+            )
+
+    # The flusher thread
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            delay = self.config.flush_interval
+            if failures:
+                delay = min(MAX_BACKOFF_S, self.config.flush_interval * 2**failures)
+            self._wake.wait(delay)
+            self._wake.clear()
+            failures = 0 if self._write_buffer() else min(failures + 1, 8)
+            self._run_due_jobs()
+            with self._idle:
+                self._idle.notify_all()
+
+    def _run_due_jobs(self) -> None:
+        now = time.monotonic()
+        for job in self._jobs:
+            if now >= job.due:
+                job.due = now + job.interval
+                try:
+                    job.run()
+                except Exception as exc:
+                    logger.warning("celery-ops: periodic job %s failed: %s", job.run, exc)
+
+    def _write_buffer(self) -> bool:
+        """Write everything buffered, batch by batch; False when the store refused a batch."""
+        buffer = self._buffer
+        while buffer or self._unreported_drops:
+            taken = [buffer.popleft() for _ in range(min(len(buffer), self.config.flush_batch))]
+            started = time.perf_counter()
+            try:
+                self._check_schema()
+                batch = fold_events(
+                    taken, self.config.max_payload_bytes, self.config.store_message_args
+                )
+                if self._unreported_drops and self.hostname:
+                    batch.dropped_on, batch.dropped = self.hostname, self._unreported_drops
+                self.store.write(batch)
+            except Exception as exc:
+                buffer.extendleft(reversed(taken))
+                self.stats.failed_writes += 1
+                self._report_failure(exc)
+                return False
+            self._unreported_drops = 0
+            self.stats.written += len(taken)
+            self.stats.batches += 1
+            self.stats.flush_seconds += time.perf_counter() - started
+            if self._failing_since is not None:
+                logger.warning(
+                    "celery-ops: store reachable again after %.1fs; buffered events written",
+                    time.monotonic() - self._failing_since,
+                )
+                self._failing_since = None
+        return True
+
+    def _check_schema(self) -> None:
+        if not self._schema_checked:
+            self.store.ensure_schema(create=self.config.create_schema)
+            self._schema_checked = True
+
+    def _report_failure(self, exc: Exception) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            level = logging.ERROR if isinstance(exc, SchemaError) else logging.WARNING
+            logger.log(
+                level,
+                "celery-ops: cannot write to the store (%s); %d event(s) kept in memory and "
+                "retried, up to ops_buffer_max=%d",
+                _one_line(exc),
+                len(self._buffer),
+                self.config.buffer_max,
+            )
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _reset_in_child(ref: weakref.ref[ExecutionRecorder]) -> None:
+    recorder = ref()
+    if recorder is not None:
+        # Events buffered by the parent are the parent's to write, its periodic jobs (worker
+        # heartbeats) are its own, and its thread did not survive the fork.
+        recorder._jobs = []
+        recorder._reset()

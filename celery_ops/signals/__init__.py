@@ -1,0 +1,67 @@
+"""Celery signal handlers: the thin layer that turns Celery's signals into recorder events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from celery import signals
+
+from celery_ops.signals.guard import never_raises
+from celery_ops.signals.tasks import TaskSignalHandlers, sending_app
+from celery_ops.signals.worker import WorkerSignalHandlers
+
+if TYPE_CHECKING:
+    from celery_ops.extension import CeleryOps
+
+TASK_SIGNALS = (
+    "before_task_publish",
+    "after_task_publish",
+    "task_received",
+    "task_prerun",
+    "task_postrun",
+    "task_success",
+    "task_failure",
+    "task_retry",
+    "task_revoked",
+    "task_rejected",
+    "task_unknown",
+    "task_internal_error",
+)
+WORKER_SIGNALS = (
+    "celeryd_init",
+    "worker_init",
+    "worker_ready",
+    "worker_shutdown",
+    "worker_process_shutdown",
+)
+
+
+def connect(ops: CeleryOps) -> None:
+    """Connect the handlers of ``ops.app``; every handler ignores other apps' signals."""
+    task_handlers = TaskSignalHandlers(ops)
+    worker_handlers = WorkerSignalHandlers(ops)
+    handlers: list[tuple[str, Any]] = [
+        (name, getattr(task_handlers, name)) for name in TASK_SIGNALS
+    ] + [(name, getattr(worker_handlers, name)) for name in WORKER_SIGNALS]
+    for name, handler in handlers:
+        getattr(signals, name).connect(
+            never_raises(handler), weak=False, dispatch_uid=f"celery_ops:{id(ops.app)}:{name}"
+        )
+    _mark_sending_app(ops.app)
+
+
+def _mark_sending_app(app: Any) -> None:
+    """Wrap ``app.send_task`` so publish handlers know which app sends (the signal does not)."""
+    send_task = app.send_task
+
+    def send_task_marked(*args: Any, **kwargs: Any) -> Any:
+        token = sending_app.set(app)
+        try:
+            return send_task(*args, **kwargs)
+        finally:
+            sending_app.reset(token)
+
+    app.send_task = send_task_marked
+
+
+__all__ = ["connect"]

@@ -1,0 +1,473 @@
+"""Task signals -> :class:`~celery_ops.events.ExecutionEvent`. Only enqueue, never wait.
+
+Three kinds of process send these: producers (publish), the worker's main process (received,
+revoked, rejected, unknown, and failures it detects itself such as a hard time limit) and the
+pool children (prerun, success, failure, retry, postrun).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from celery_ops import lifecycle as states
+from celery_ops.batching import to_datetime
+from celery_ops.events import ExecutionEvent
+from celery_ops.payload import Arguments, describe_exception
+
+if TYPE_CHECKING:
+    from celery_ops.extension import CeleryOps
+
+#: Message headers celery-ops reads; producers may set the first one themselves.
+TENANT_HEADER = "tenant_id"
+SENT_AT_HEADER = "celery_ops_sent_at"
+SCHEDULE_HEADER = "celery_ops_schedule"
+RETRIED_FROM_HEADER = "celery_ops_retried_from"
+
+# before_task_publish names no app: the app's own send_task marks which app is sending, and
+# the event built before publishing is recorded only once the message has really been sent.
+sending_app: ContextVar[object | None] = ContextVar("celery_ops_sending_app", default=None)
+_unsent: ContextVar[ExecutionEvent | None] = ContextVar("celery_ops_unsent", default=None)
+
+
+class TaskSignalHandlers:
+    """The handlers of one Celery app, bound to its :class:`CeleryOps`."""
+
+    def __init__(self, ops: CeleryOps) -> None:
+        self.ops = ops
+        self.app = ops.app
+        # task id -> (perf_counter at start, peak RSS in KiB at start), in the running process.
+        self._running: dict[str, tuple[float, int]] = {}
+
+    def _record(self, event: ExecutionEvent) -> None:
+        self.ops.recorder.record(event)
+
+    # Producer
+
+    def before_task_publish(
+        self,
+        sender: str | None = None,
+        body: Any = None,
+        routing_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        if sending_app.get() is not self.app or headers is None:
+            return
+        now = time.time()
+        headers[SENT_AT_HEADER] = now
+        task_id = headers.get("id")
+        if not task_id:
+            return
+        retries = int(headers.get("retries") or 0)
+        eta = headers.get("eta")
+        if retries:
+            # The retry of a running task re-sends it: it belongs to the attempt that failed.
+            event = ExecutionEvent(
+                task_id,
+                "retry-published",
+                now,
+                states.RETRY,
+                retries,
+                values={"eta": eta},
+                details={"eta": eta, "queue": routing_key},
+            )
+        else:
+            args, kwargs = _body_arguments(body)
+            event = ExecutionEvent(
+                task_id,
+                "published",
+                now,
+                states.PENDING,
+                1,
+                values={
+                    "task_name": headers.get("task") or sender,
+                    "queue": routing_key,
+                    "priority": (properties or {}).get("priority"),
+                    "eta": eta,
+                    "expires": headers.get("expires"),
+                    "published_at": now,
+                    "parent_id": headers.get("parent_id"),
+                    "root_id": headers.get("root_id"),
+                    "group_id": headers.get("group"),
+                    "tenant_id": _text(headers.get(TENANT_HEADER)),
+                    "schedule_name": headers.get(SCHEDULE_HEADER),
+                    "retried_from": headers.get(RETRIED_FROM_HEADER),
+                },
+                arguments=Arguments(
+                    args, kwargs, headers.get("argsrepr"), headers.get("kwargsrepr")
+                ),
+                details={"queue": routing_key, "eta": eta} if eta else {"queue": routing_key},
+            )
+        _unsent.set(event)
+
+    def after_task_publish(self, headers: dict[str, Any] | None = None, **_: Any) -> None:
+        event = _unsent.get()
+        if event is None:
+            return
+        _unsent.set(None)
+        if headers is not None and headers.get("id") == event.task_id:
+            self._record(event)
+
+    # Worker main process
+
+    def task_received(self, sender: Any = None, request: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not self.app or request is None:
+            return
+        now = time.time()
+        message = request.request_dict
+        delivery = request.delivery_info or {}
+        values: dict[str, Any] = {
+            "task_name": request.name,
+            "queue": delivery.get("routing_key"),
+            "received_at": now,
+            "worker_id": request.hostname,
+            "eta": request.eta,
+            "expires": request.expires,
+            "parent_id": message.get("parent_id"),
+            "root_id": message.get("root_id"),
+            "group_id": message.get("group"),
+            "tenant_id": _text(message.get(TENANT_HEADER)),
+            "schedule_name": message.get(SCHEDULE_HEADER),
+        }
+        arguments = None
+        if SENT_AT_HEADER not in message:
+            # Sent by a producer without celery-ops: this is the first we hear of the task.
+            arguments = Arguments(
+                request.args, request.kwargs, request.argsrepr, request.kwargsrepr
+            )
+        details = {"redelivered": True} if delivery.get("redelivered") else None
+        self._record(
+            ExecutionEvent(
+                request.id,
+                "received",
+                now,
+                states.RECEIVED,
+                int(message.get("retries") or 0) + 1,
+                values=values,
+                arguments=arguments,
+                details=details,
+                worker=request.hostname,
+            )
+        )
+
+    def task_revoked(
+        self,
+        sender: Any = None,
+        request: Any = None,
+        terminated: bool = False,
+        signum: Any = None,
+        expired: bool = False,
+        **_: Any,
+    ) -> None:
+        if getattr(sender, "app", None) is not self.app or request is None:
+            return
+        now = time.time()
+        values: dict[str, Any] = {
+            "revoked_at": now,
+            "completed_at": now,
+            "task_name": getattr(sender, "name", None),
+        }
+        if terminated:
+            values["error_type"] = "Terminated"
+            values["error_message"] = f"terminated by signal {signum}"
+        elif expired:
+            values["error_type"] = "Expired"
+            values["error_message"] = "the task expired before it could run"
+        self._record(
+            ExecutionEvent(
+                request.id,
+                "revoked",
+                now,
+                states.REVOKED,
+                _attempt(request),
+                values=values,
+                details={
+                    "terminated": bool(terminated),
+                    "signum": _text(signum),
+                    "expired": bool(expired),
+                },
+                worker=getattr(request, "hostname", None) or self.ops.hostname,
+            )
+        )
+
+    def task_rejected(
+        self, sender: Any = None, message: Any = None, exc: Any = None, **_: Any
+    ) -> None:
+        if getattr(sender, "app", None) is not self.app or message is None:
+            return
+        headers = getattr(message, "headers", None) or {}
+        if headers.get("id"):
+            error_type, error_message = describe_exception(exc)
+            self._reject(
+                headers["id"],
+                headers.get("task"),
+                error_type or "Rejected",
+                error_message or "the worker rejected the message",
+            )
+
+    def task_unknown(
+        self,
+        sender: Any = None,
+        name: str | None = None,
+        id: str | None = None,
+        exc: Any = None,
+        **_: Any,
+    ) -> None:
+        if getattr(sender, "app", None) is not self.app or not id:
+            return
+        _kind, error_message = describe_exception(exc)
+        self._reject(
+            id,
+            name,
+            "NotRegistered",
+            error_message or f"task {name!r} is not registered on the worker",
+        )
+
+    def _reject(self, task_id: str, name: str | None, error_type: str, message: str) -> None:
+        now = time.time()
+        self._record(
+            ExecutionEvent(
+                task_id,
+                "rejected",
+                now,
+                states.REJECTED,
+                states.FINAL_ATTEMPT,
+                values={
+                    "task_name": name,
+                    "completed_at": now,
+                    "error_type": error_type,
+                    "error_message": message,
+                    "worker_id": self.ops.hostname,
+                },
+                details={"error": error_type},
+                worker=self.ops.hostname,
+            )
+        )
+
+    # Pool child (or the main process with the solo and threads pools)
+
+    def task_prerun(
+        self, sender: Any = None, task_id: str | None = None, task: Any = None, **_: Any
+    ) -> None:
+        if task is None or task.app is not self.app or not task_id:
+            return
+        now = time.time()
+        request = task.request
+        self._running[task_id] = (time.perf_counter(), _peak_rss_kib())
+        values: dict[str, Any] = {
+            "task_name": task.name,
+            "started_at": now,
+            "worker_id": request.hostname,
+            "pid": os.getpid(),
+            "attempts": 1,
+            "wait_time_ms": _wait_ms(request, now),
+        }
+        self._record(
+            ExecutionEvent(
+                task_id,
+                "started",
+                now,
+                states.STARTED,
+                _attempt(request),
+                values=values,
+                details={"pid": os.getpid()},
+                worker=request.hostname,
+            )
+        )
+
+    def task_success(self, sender: Any = None, result: Any = None, **_: Any) -> None:
+        if sender is None or sender.app is not self.app:
+            return
+        request = sender.request
+        now = time.time()
+        self._record(
+            ExecutionEvent(
+                request.id,
+                "succeeded",
+                now,
+                states.SUCCESS,
+                _attempt(request),
+                values={"completed_at": now},
+                result=result,
+                worker=request.hostname,
+            )
+        )
+
+    def task_failure(
+        self,
+        sender: Any = None,
+        task_id: str | None = None,
+        exception: BaseException | None = None,
+        einfo: Any = None,
+        **_: Any,
+    ) -> None:
+        if sender is None or sender.app is not self.app or not task_id:
+            return
+        request = sender.request
+        in_task = request.id == task_id
+        # The main process reports failures it saw itself (hard time limit, lost child):
+        # it does not know the attempt, and nothing comes after such a failure.
+        attempt = _attempt(request) if in_task else states.FINAL_ATTEMPT
+        worker = request.hostname if in_task else self.ops.hostname
+        now = time.time()
+        error_type, error_message = describe_exception(exception)
+        self._record(
+            ExecutionEvent(
+                task_id,
+                "failed",
+                now,
+                states.FAILURE,
+                attempt,
+                values={
+                    "failed_at": now,
+                    "completed_at": now,
+                    "error_type": error_type,
+                    "error_message": error_message,
+                    "exception_trace": _trace(einfo),
+                    "worker_id": worker,
+                    "task_name": sender.name,
+                },
+                details={"error": error_type},
+                worker=worker,
+            )
+        )
+
+    def task_retry(
+        self,
+        sender: Any = None,
+        request: Any = None,
+        reason: Any = None,
+        einfo: Any = None,
+        **_: Any,
+    ) -> None:
+        if sender is None or sender.app is not self.app or request is None:
+            return
+        now = time.time()
+        cause = getattr(reason, "exc", None) or reason
+        error_type, error_message = (
+            describe_exception(cause)
+            if isinstance(cause, BaseException)
+            else ("Retry", _text(cause))
+        )
+        when = getattr(reason, "when", None)
+        self._record(
+            ExecutionEvent(
+                request.id,
+                "retried",
+                now,
+                states.RETRY,
+                _attempt(request),
+                values={
+                    "error_type": error_type,
+                    "error_message": error_message,
+                    "exception_trace": _trace(einfo),
+                },
+                details={"error": error_type, "reason": error_message, "when": _text(when)},
+                worker=request.hostname,
+            )
+        )
+
+    def task_postrun(
+        self,
+        sender: Any = None,
+        task_id: str | None = None,
+        task: Any = None,
+        state: str | None = None,
+        **_: Any,
+    ) -> None:
+        if task is None or task.app is not self.app or not task_id:
+            return
+        started = self._running.pop(task_id, None)
+        if started is None:
+            return
+        began, rss_before = started
+        growth_kib = max(0, _peak_rss_kib() - rss_before)
+        status = state if state in states.ALL_STATUSES else None
+        self._record(
+            ExecutionEvent(
+                task_id,
+                "finished",
+                time.time(),
+                status,
+                _attempt(task.request),
+                values={
+                    "execution_time_ms": (time.perf_counter() - began) * 1000.0,
+                    "memory_usage_mb": growth_kib / 1024.0,
+                },
+                on_timeline=False,
+            )
+        )
+
+    def task_internal_error(
+        self,
+        sender: Any = None,
+        task_id: str | None = None,
+        request: Any = None,
+        exception: BaseException | None = None,
+        einfo: Any = None,
+        **_: Any,
+    ) -> None:
+        if sender is None or sender.app is not self.app or not task_id:
+            return
+        now = time.time()
+        error_type, error_message = describe_exception(exception)
+        self._record(
+            ExecutionEvent(
+                task_id,
+                "internal-error",
+                now,
+                states.FAILURE,
+                _attempt(request) if request is not None else states.FINAL_ATTEMPT,
+                values={
+                    "failed_at": now,
+                    "completed_at": now,
+                    "error_type": error_type,
+                    "error_message": f"celery internal error: {error_message}",
+                    "exception_trace": _trace(einfo),
+                },
+                details={"error": error_type},
+            )
+        )
+
+
+def _attempt(request: Any) -> int:
+    return int(getattr(request, "retries", 0) or 0) + 1
+
+
+def _wait_ms(request: Any, started: float) -> float | None:
+    sent_at = getattr(request, SENT_AT_HEADER, None)
+    if not isinstance(sent_at, int | float):
+        return None
+    ready_at = float(sent_at)
+    eta = getattr(request, "eta", None)
+    if eta:
+        eta_at = to_datetime(eta)
+        if eta_at is not None:
+            ready_at = max(ready_at, eta_at.timestamp())
+    return max(0.0, (started - ready_at) * 1000.0)
+
+
+def _peak_rss_kib() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _trace(einfo: Any) -> str | None:
+    trace = getattr(einfo, "traceback", None)
+    return str(trace) if trace else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _body_arguments(body: Any) -> tuple[Any, Any]:
+    if isinstance(body, tuple | list) and len(body) >= 2:
+        return body[0], body[1]
+    if isinstance(body, dict):  # task protocol 1
+        return body.get("args"), body.get("kwargs")
+    return None, None

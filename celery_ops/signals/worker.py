@@ -1,0 +1,144 @@
+"""Worker lifecycle signals: who is online, what it runs, and its heartbeats."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from typing import TYPE_CHECKING, Any
+
+import celery
+from celery.worker import state as worker_state
+
+from celery_ops.events import DefinitionReport, WorkerReport
+from celery_ops.version import __version__
+
+if TYPE_CHECKING:
+    from celery_ops.extension import CeleryOps
+
+logger = logging.getLogger("celery_ops.signals")
+
+
+class WorkerSignalHandlers:
+    def __init__(self, ops: CeleryOps) -> None:
+        self.ops = ops
+        self.app = ops.app
+        self._started_at: float | None = None
+
+    def celeryd_init(self, sender: str | None = None, instance: Any = None, **_: Any) -> None:
+        if getattr(instance, "app", None) is not self.app:
+            return
+        self.ops.hostname = sender
+
+    def worker_init(self, sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not self.app:
+            return
+        self.ops.hostname = self.ops.hostname or getattr(sender, "hostname", None)
+        # Create or check the schema once, before the pool forks (Celery #4653). A database
+        # that is down now must not stop the worker: the flusher checks again later.
+        try:
+            self.ops.store.ensure_schema(create=self.ops.config.create_schema)
+        except Exception as exc:
+            logger.warning("celery-ops: store not ready at worker start (%s); will retry", exc)
+
+    def worker_ready(self, sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not self.app:
+            return
+        worker = getattr(sender, "controller", None)
+        hostname = self.ops.hostname or getattr(sender, "hostname", None)
+        if not hostname:
+            return
+        self.ops.hostname = hostname
+        recorder = self.ops.recorder
+        recorder.hostname = hostname
+        now = time.time()
+        self._started_at = now
+        recorder.record(
+            WorkerReport(
+                hostname, now, online=True, just_started=True, values=self._description(worker, now)
+            )
+        )
+        recorder.record(DefinitionReport(hostname, now, _definitions(self.app)))
+        recorder.add_periodic(self.ops.config.heartbeat_interval, self._heartbeat)
+        self.ops.start_reaper()
+
+    def _heartbeat(self) -> None:
+        hostname = self.ops.hostname
+        if hostname:
+            self.ops.recorder.record(
+                WorkerReport(
+                    hostname,
+                    time.time(),
+                    online=True,
+                    values={"tasks_processed": _tasks_processed()},
+                )
+            )
+
+    def worker_shutdown(self, sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not self.app:
+            return
+        hostname = self.ops.hostname
+        if hostname:
+            self.ops.recorder.record(
+                WorkerReport(
+                    hostname,
+                    time.time(),
+                    online=False,
+                    values={"tasks_processed": _tasks_processed()},
+                )
+            )
+        self.ops.recorder.close()
+
+    def worker_process_shutdown(self, **_: Any) -> None:
+        # A pool child about to exit writes what it still holds.
+        self.ops.recorder.close()
+
+    def _description(self, worker: Any, now: float) -> dict[str, Any]:
+        pool = getattr(worker, "pool_cls", None)
+        pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", None)
+        queues = sorted(self.app.amqp.queues.consume_from or self.app.amqp.queues)
+        return {
+            "started_at": now,
+            "pid": os.getpid(),
+            "pool": (pool_name or "").rsplit(".", 1)[-1] or None,
+            "concurrency": getattr(worker, "concurrency", None),
+            "queues": json.dumps(queues),
+            "versions": json.dumps(
+                {
+                    "celery": celery.__version__,
+                    "python": platform.python_version(),
+                    "celery_ops": __version__,
+                }
+            ),
+            "tasks_processed": 0,
+        }
+
+
+def _tasks_processed() -> int:
+    return int(sum(worker_state.total_count.values()))
+
+
+def _definitions(app: Any) -> list[dict[str, Any]]:
+    definitions = []
+    for name, task in sorted(app.tasks.items()):
+        if name.startswith("celery."):
+            continue
+        definitions.append(
+            {
+                "name": name,
+                "queue": getattr(task, "queue", None),
+                "rate_limit": _text(getattr(task, "rate_limit", None)),
+                "max_retries": getattr(task, "max_retries", None),
+                "soft_time_limit": getattr(task, "soft_time_limit", None),
+                "time_limit": getattr(task, "time_limit", None),
+                "acks_late": bool(getattr(task, "acks_late", False)),
+                "doc": (task.__doc__ or "").strip()[:4000] or None,
+            }
+        )
+    return definitions
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,94 @@
+"""Keeping the store true and small: the lost-work reaper, purge and retention."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, update
+
+from celery_ops.store.models import execution_events, executions, workers
+from celery_ops.store.writes import mark_lost
+
+
+@dataclass(frozen=True)
+class ReapResult:
+    workers_offline: int
+    executions_lost: int
+
+
+def reap_lost_work(connection: Connection, now: datetime, worker_timeout: float) -> ReapResult:
+    """Workers silent for ``worker_timeout`` go offline; what they had STARTED becomes LOST.
+
+    Both statements are idempotent single UPDATEs, so any number of processes may run the
+    reaper at the same time.
+    """
+    cutoff = now - timedelta(seconds=worker_timeout)
+    offline = connection.execute(
+        update(workers)
+        .where(workers.c.status == "online", workers.c.last_heartbeat < cutoff)
+        .values(status="offline", stopped_at=now)
+    ).rowcount
+    dead_hosts = select(workers.c.hostname).where(
+        or_(workers.c.status == "offline", workers.c.last_heartbeat < cutoff)
+    )
+    # Executions that started after the worker last said goodbye belong to a newer run of it.
+    lost = mark_lost(
+        connection,
+        and_(
+            executions.c.worker_id.in_(dead_hosts.scalar_subquery()),
+            executions.c.started_at < cutoff,
+        ),
+        now,
+        f"the worker stopped sending heartbeats for {worker_timeout:g}s while the task ran",
+    )
+    return ReapResult(workers_offline=int(offline or 0), executions_lost=lost)
+
+
+def purge_condition(older_than: datetime, statuses: Sequence[str] | None) -> ColumnElement[bool]:
+    condition = executions.c.status_at < older_than
+    if statuses:
+        condition = and_(condition, executions.c.status.in_(list(statuses)))
+    return condition
+
+
+def count_executions(engine: Engine, condition: ColumnElement[bool]) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(executions).where(condition)
+            ).scalar_one()
+        )
+
+
+def purge_executions(
+    engine: Engine,
+    condition: ColumnElement[bool],
+    chunk_size: int,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Delete matching executions and their timelines, ``chunk_size`` rows per transaction.
+
+    Short transactions keep each lock brief, so workers keep recording during a long purge.
+    """
+    deleted = 0
+    while True:
+        with engine.begin() as connection:
+            chunk = connection.execute(
+                select(executions.c.id, executions.c.task_id)
+                .where(condition)
+                .order_by(executions.c.id)
+                .limit(chunk_size)
+            ).all()
+            if not chunk:
+                return deleted
+            connection.execute(
+                delete(execution_events).where(
+                    execution_events.c.task_id.in_([row.task_id for row in chunk])
+                )
+            )
+            connection.execute(delete(executions).where(executions.c.id.in_([r.id for r in chunk])))
+        deleted += len(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))

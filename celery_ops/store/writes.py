@@ -1,0 +1,235 @@
+"""The recorder's write path: one transaction per batch, multi-row upserts keyed on task id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from celery_ops.lifecycle import (
+    COLUMN_POLICIES,
+    LOST,
+    LOST_PROGRESS_DROP,
+    STARTED,
+    TERMINAL_STATUSES,
+    ExecutionPatch,
+    Policy,
+)
+from celery_ops.store.models import definitions, executions, workers
+from celery_ops.store.models import execution_events as timeline
+from celery_ops.store.types import utc_from_timestamp
+
+SetClause = list[tuple[str, Any]]
+
+
+def upsert_executions(connection: Connection, patches: Iterable[ExecutionPatch]) -> int:
+    """Fold each patch into its row with the rules of ``celery_ops.lifecycle``."""
+    rows = [_execution_row(patch) for patch in patches]
+    if rows:
+        _upsert(connection, executions, rows, "task_id", _execution_set_clause)
+    return len(rows)
+
+
+def append_timeline(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(timeline.insert(), list(rows))
+
+
+def upsert_worker(
+    connection: Connection, hostname: str, at: datetime, online: bool, values: dict[str, Any]
+) -> None:
+    row = {
+        "hostname": hostname,
+        "status": "online" if online else "offline",
+        "last_heartbeat": at,
+        "started_at": values.get("started_at"),
+        "stopped_at": None if online else at,
+        "pid": values.get("pid"),
+        "pool": values.get("pool"),
+        "concurrency": values.get("concurrency"),
+        "queues": values.get("queues"),
+        "versions": values.get("versions"),
+        "tasks_processed": values.get("tasks_processed", 0),
+        "events_dropped": 0,
+    }
+
+    def set_clause(new: Any) -> SetClause:
+        t = workers.c
+        keep_if_missing = ("started_at", "pid", "pool", "concurrency", "queues", "versions")
+        clause: SetClause = [(name, func.coalesce(new[name], t[name])) for name in keep_if_missing]
+        clause += [
+            ("status", new.status),
+            ("last_heartbeat", new.last_heartbeat),
+            ("stopped_at", new.stopped_at),
+            ("tasks_processed", func.coalesce(new.tasks_processed, t.tasks_processed)),
+        ]
+        return clause
+
+    _upsert(connection, workers, [row], "hostname", set_clause)
+
+
+def add_dropped_events(connection: Connection, hostname: str, count: int) -> None:
+    connection.execute(
+        update(workers)
+        .where(workers.c.hostname == hostname)
+        .values(events_dropped=workers.c.events_dropped + count)
+    )
+
+
+def close_previous_run(connection: Connection, hostname: str, started_at: datetime) -> int:
+    """A worker restarted under the same name: what its previous run left STARTED is lost."""
+    return _mark_lost(
+        connection,
+        and_(executions.c.worker_id == hostname, executions.c.started_at < started_at),
+        started_at,
+        f"worker {hostname} restarted while the task was running",
+    )
+
+
+def mark_lost(
+    connection: Connection, condition: ColumnElement[bool], now: datetime, why: str
+) -> int:
+    return _mark_lost(connection, condition, now, why)
+
+
+def _mark_lost(
+    connection: Connection, condition: ColumnElement[bool], now: datetime, why: str
+) -> int:
+    result = connection.execute(
+        update(executions)
+        .where(executions.c.status == STARTED, condition)
+        .values(
+            status=LOST,
+            status_at=now,
+            progress=executions.c.progress - LOST_PROGRESS_DROP,
+            error_type="WorkerLost",
+            error_message=why,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def upsert_definitions(
+    connection: Connection, hostname: str, at: datetime, reported: list[dict[str, Any]]
+) -> None:
+    """Record the tasks a worker registered; the list of workers per task is merged."""
+    if not reported:
+        return
+    names = [definition["name"] for definition in reported]
+    known = {
+        row.name: row
+        for row in connection.execute(
+            select(definitions.c.name, definitions.c.workers, definitions.c.first_seen).where(
+                definitions.c.name.in_(names)
+            )
+        )
+    }
+    for definition in reported:
+        existing = known.get(definition["name"])
+        hosts = set(json.loads(existing.workers or "[]")) if existing else set()
+        hosts.add(hostname)
+        row = dict(definition)
+        row["workers"] = json.dumps(sorted(hosts))
+        row["last_seen"] = at
+        row["first_seen"] = existing.first_seen if existing and existing.first_seen else at
+        if existing:
+            connection.execute(
+                update(definitions).where(definitions.c.name == definition["name"]).values(row)
+            )
+        else:
+            _upsert(connection, definitions, [row], "name", _replace_all(row))
+
+
+def _replace_all(row: dict[str, Any]) -> Callable[[Any], SetClause]:
+    def set_clause(new: Any) -> SetClause:
+        return [(name, new[name]) for name in row if name != "name"]
+
+    return set_clause
+
+
+def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COLUMN_POLICIES)
+    row.update(patch.values)
+    row["attempts"] = row["attempts"] or 0
+    row["task_id"] = patch.task_id
+    row["status"] = patch.status
+    row["progress"] = patch.progress
+    row["status_at"] = utc_from_timestamp(patch.status_at)
+    return row
+
+
+def _execution_set_clause(new: Any) -> SetClause:
+    t = executions.c
+    # Constants inlined: executemany() cannot expand an IN list per row.
+    not_terminal = and_(
+        *(new.status != literal_column(f"'{s}'") for s in sorted(TERMINAL_STATUSES))
+    )
+    applies = or_(new.progress > t.progress, and_(new.progress == t.progress, not_terminal))
+    clause: SetClause = []
+    for name, policy in COLUMN_POLICIES.items():
+        current = t[name]
+        incoming = new[name]
+        if policy is Policy.SUM:
+            clause.append((name, current + incoming))
+        elif policy is Policy.FIRST:
+            clause.append((name, func.coalesce(current, incoming)))
+        else:
+            clause.append(
+                (
+                    name,
+                    case(
+                        (applies, func.coalesce(incoming, current)),
+                        else_=func.coalesce(current, incoming),
+                    ),
+                )
+            )
+    # MariaDB evaluates ON DUPLICATE KEY UPDATE assignments left to right, each seeing the
+    # columns already assigned: everything reads the old `progress`, so it is assigned last.
+    clause.append(("status", case((applies, new.status), else_=t.status)))
+    clause.append(("status_at", case((applies, new.status_at), else_=t.status_at)))
+    clause.append(("progress", case((applies, new.progress), else_=t.progress)))
+    return clause
+
+
+def _upsert(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    key: str,
+    set_clause: Callable[[Any], SetClause],
+) -> None:
+    dialect = connection.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        my_stmt = mysql.insert(table)
+        connection.execute(my_stmt.on_duplicate_key_update(set_clause(my_stmt.inserted)), rows)
+        return
+    if dialect == "postgresql":
+        pg_stmt = postgresql.insert(table)
+        statement: Any = pg_stmt.on_conflict_do_update(
+            index_elements=[key], set_=dict(set_clause(pg_stmt.excluded))
+        )
+    elif dialect == "sqlite":
+        lite_stmt = sqlite.insert(table)
+        statement = lite_stmt.on_conflict_do_update(
+            index_elements=[key], set_=dict(set_clause(lite_stmt.excluded))
+        )
+    else:
+        raise NotImplementedError(
+            f"celery-ops supports SQLite, PostgreSQL and MariaDB/MySQL, not {dialect}"
+        )
+    connection.execute(statement, rows)
