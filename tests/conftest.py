@@ -1,0 +1,28 @@
+"""Fixtures shared by every test: real databases per backend and a clean store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from celery_ops.store import Store
+from helpers.services import fresh_database
+
+BACKENDS = ["sqlite", "postgresql", "mariadb"]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database on each supported backend in turn."""
+    with fresh_database(request.param, str(tmp_path)) as url:
+        yield url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A store with the current schema on each backend."""
+    store = Store(database_url)
+    store.upgrade()
+    yield store
+    store.dispose()

@@ -1,0 +1,1 @@
+"""Shared test support: real services, real databases, real worker processes."""

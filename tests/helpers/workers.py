@@ -1,0 +1,76 @@
+"""Real `celery worker` processes, started in their own process group and always cleaned up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+
+
+class WorkerProcess:
+    def __init__(
+        self,
+        app: str,
+        cwd: Path,
+        env: dict[str, str],
+        hostname: str,
+        pool: str = "prefork",
+        concurrency: int = 2,
+        queues: str | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.hostname = hostname
+        self.log_path = cwd / f"{hostname.replace('@', '_')}.log"
+        command = [
+            CELERY, "-A", app, "worker", "-P", pool, "-c", str(concurrency), "-n", hostname,
+            "-l", "INFO", "--without-gossip", "--without-mingle", *extra,
+        ]
+        if queues:
+            command += ["-Q", queues]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, cwd=cwd, env={**os.environ, **env}, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30.0) -> WorkerProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if f"{self.hostname} ready." in self.log():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.kill()
+        raise AssertionError(f"worker {self.hostname} did not start:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Warm shutdown, as an operator would; SIGKILL if it hangs."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: no signal handler, no flush, nothing runs."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
+        self._log.close()

@@ -1,0 +1,150 @@
+"""The store folds lifecycle events into one row per task id, whatever order they arrive in."""
+
+from __future__ import annotations
+
+import time
+
+from celery_ops.batching import fold_events
+from celery_ops.events import ExecutionEvent, WorkerReport
+from celery_ops.lifecycle import FINAL_ATTEMPT
+from celery_ops.payload import Arguments
+from celery_ops.store import RecordBatch, Store
+
+
+def write(store: Store, *events: ExecutionEvent) -> None:
+    store.write(fold_events(events, 65_536, True))
+
+
+def event(task_id: str, name: str, status: str | None, attempt: int = 1, at: float | None = None,
+          **values: object) -> ExecutionEvent:
+    return ExecutionEvent(task_id, name, at or time.time(), status, attempt, values=dict(values))
+
+
+class TestOneRowPerTaskId:
+    def test_a_published_task_is_visible_as_pending(self, store: Store) -> None:
+        published = event("t1", "published", "PENDING", task_name="app.add", queue="celery")
+        published.arguments = Arguments((1, 2), {"z": "é"})
+        write(store, published)
+        row = store.execution("t1")
+        assert row is not None
+        assert (row["status"], row["task_name"], row["queue"]) == ("PENDING", "app.add", "celery")
+        assert row["args"] == "[1, 2]" and row["kwargs"] == '{"z": "é"}'
+        assert row["message_args"] == "[1, 2]"
+
+    def test_each_batch_upserts_the_same_row(self, store: Store) -> None:
+        write(store, event("t1", "published", "PENDING", task_name="app.add"))
+        write(store, event("t1", "received", "RECEIVED", worker_id="w@h"))
+        write(store, event("t1", "started", "STARTED", attempts=1, pid=42))
+        write(store, event("t1", "succeeded", "SUCCESS"))
+        row = store.execution("t1")
+        assert row is not None
+        assert (row["status"], row["attempts"], row["pid"], row["worker_id"]) == (
+            "SUCCESS", 1, 42, "w@h",
+        )
+        assert [e["event"] for e in store.timeline("t1")] == [
+            "published", "received", "started", "succeeded",
+        ]
+
+
+class TestOutOfOrderEvents:
+    def test_a_late_received_does_not_undo_success(self, store: Store) -> None:
+        write(store, event("t1", "started", "STARTED", attempts=1),
+              event("t1", "succeeded", "SUCCESS"))
+        write(store, event("t1", "received", "RECEIVED", received_at=time.time(), worker_id="w"))
+        row = store.execution("t1")
+        assert row is not None
+        assert row["status"] == "SUCCESS"
+        # ...but it still fills what the row did not know yet.
+        assert row["received_at"] is not None and row["worker_id"] == "w"
+
+    def test_a_late_publish_does_not_undo_failure(self, store: Store) -> None:
+        write(store, event("t1", "failed", "FAILURE", error_type="KeyError"))
+        write(store, event("t1", "published", "PENDING", task_name="app.x"))
+        row = store.execution("t1")
+        assert row is not None
+        assert (row["status"], row["task_name"], row["error_type"]) == ("FAILURE", "app.x", "KeyError")
+
+    def test_a_second_failure_report_keeps_the_first(self, store: Store) -> None:
+        write(store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_message="first"))
+        write(store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_message="second"))
+        row = store.execution("t1")
+        assert row is not None and row["error_message"] == "first"
+
+    def test_retries_move_forward_attempt_by_attempt(self, store: Store) -> None:
+        write(store, event("t1", "started", "STARTED", 1, attempts=1))
+        write(store, event("t1", "retried", "RETRY", 1, error_type="KeyError"))
+        write(store, event("t1", "started", "STARTED", 2, attempts=1))
+        # The RETRY of attempt 1 arriving again late changes nothing.
+        write(store, event("t1", "retried", "RETRY", 1))
+        row = store.execution("t1")
+        assert row is not None
+        assert (row["status"], row["attempts"]) == ("STARTED", 2)
+        write(store, event("t1", "succeeded", "SUCCESS", 2))
+        row = store.execution("t1")
+        assert row is not None and row["status"] == "SUCCESS"
+
+    def test_a_main_process_failure_ends_any_attempt(self, store: Store) -> None:
+        write(store, event("t1", "started", "STARTED", 3, attempts=1))
+        write(store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_type="TimeLimitExceeded"))
+        row = store.execution("t1")
+        assert row is not None and row["status"] == "FAILURE"
+
+
+class TestLostWork:
+    def _start_on(self, store: Store, hostname: str, started: float) -> None:
+        store.write(fold_events([], 1, True))
+        write(store, event("t1", "started", "STARTED", 1, at=started, attempts=1,
+                           worker_id=hostname, started_at=started))
+
+    def test_the_reaper_marks_work_of_a_silent_worker_lost(self, store: Store) -> None:
+        long_ago = time.time() - 3600
+        batch: RecordBatch = fold_events([WorkerReport("dead@h", long_ago, online=False)], 1, True)
+        store.write(batch)
+        self._start_on(store, "dead@h", long_ago)
+        result = store.reap_lost_work(worker_timeout=60)
+        row = store.execution("t1")
+        assert row is not None
+        assert row["status"] == "LOST" and result.executions_lost == 1
+        assert "heartbeat" in row["error_message"]
+        # Running it again (as several processes do) changes nothing more.
+        assert store.reap_lost_work(worker_timeout=60).executions_lost == 0
+
+    def test_a_redelivered_task_revives_a_lost_row(self, store: Store) -> None:
+        long_ago = time.time() - 3600
+        store.write(fold_events([WorkerReport("dead@h", long_ago, online=False)], 1, True))
+        self._start_on(store, "dead@h", long_ago)
+        store.reap_lost_work(worker_timeout=60)
+        write(store, event("t1", "received", "RECEIVED", 1, worker_id="alive@h"))
+        write(store, event("t1", "started", "STARTED", 1, attempts=1, worker_id="alive@h"))
+        row = store.execution("t1")
+        assert row is not None
+        assert (row["status"], row["attempts"], row["worker_id"]) == ("STARTED", 2, "alive@h")
+
+    def test_a_success_after_lost_wins(self, store: Store) -> None:
+        long_ago = time.time() - 3600
+        store.write(fold_events([WorkerReport("slow@h", long_ago, online=False)], 1, True))
+        self._start_on(store, "slow@h", long_ago)
+        store.reap_lost_work(worker_timeout=60)
+        write(store, event("t1", "succeeded", "SUCCESS", 1))
+        row = store.execution("t1")
+        assert row is not None and row["status"] == "SUCCESS"
+
+
+class TestPayloads:
+    def test_one_megabyte_of_arguments_is_cut_and_marked(self, store: Store) -> None:
+        published = event("big", "published", "PENDING")
+        published.arguments = Arguments(("x" * 1_048_576,), {})
+        write(store, published)
+        row = store.execution("big")
+        assert row is not None
+        assert len(row["args"].encode()) < 70_000
+        assert "[celery-ops: truncated" in row["args"]
+        assert row["message_args"] is None  # too big to keep for retry, and said so by NULL
+
+    def test_non_ascii_and_nul_survive_every_backend(self, store: Store) -> None:
+        published = event("u", "published", "PENDING")
+        published.arguments = Arguments(("日本語 ünïcode 🎉", "a\x00b"), {"ß": "ø"})
+        write(store, published)
+        row = store.execution("u")
+        assert row is not None
+        assert "日本語 ünïcode 🎉" in row["args"] and "ø" in row["kwargs"]

@@ -1,0 +1,41 @@
+"""The folding rules, in Python: the same ones the store applies in SQL."""
+
+from __future__ import annotations
+
+from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
+
+
+def patch(status: str | None, attempt: int = 1, **values: object) -> ExecutionPatch:
+    return ExecutionPatch("t", status, progress(status, attempt), 1.0, dict(values))
+
+
+def test_progress_orders_attempts_before_ranks() -> None:
+    assert progress("RETRY", 1) < progress("RECEIVED", 2) < progress("SUCCESS", 2)
+    assert progress("LOST", 1) < progress("RECEIVED", 1) < progress("STARTED", 1)
+    assert progress(None, 5) == -1
+
+
+def test_an_older_event_only_fills_empty_columns() -> None:
+    current = patch("SUCCESS", worker_id="w1")
+    merge_patches(current, patch("RECEIVED", worker_id="w2", received_at=5))
+    assert current.status == "SUCCESS"
+    assert current.values == {"worker_id": "w1", "received_at": 5}
+
+
+def test_a_newer_event_replaces_latest_columns_but_not_first_ones() -> None:
+    current = patch("RECEIVED", task_name="a", worker_id="w1")
+    merge_patches(current, patch("STARTED", task_name="b", worker_id="w2"))
+    assert current.status == "STARTED"
+    assert current.values == {"task_name": "a", "worker_id": "w2"}
+
+
+def test_attempts_add_up_whatever_the_order() -> None:
+    current = patch("SUCCESS", 2, attempts=1)
+    merge_patches(current, patch("STARTED", 1, attempts=1))
+    assert current.values["attempts"] == 2 and current.status == "SUCCESS"
+
+
+def test_equal_terminal_events_keep_the_first() -> None:
+    current = patch("FAILURE", error_message="first")
+    merge_patches(current, patch("FAILURE", error_message="second"))
+    assert current.values["error_message"] == "first"
