@@ -80,11 +80,21 @@ def render_arguments(arguments: Arguments, limit: int, keep_message: bool) -> di
 def _shown(value: Any, masked: str | None, as_json: str | None, limit: int) -> str:
     # A producer that did not set argsrepr still sends Celery's default saferepr of the
     # arguments; only a value that differs from it was set (masked) on purpose.
-    if masked is not None and masked != saferepr(value, DEFAULT_REPR_MAXSIZE):
+    if masked is not None and not _is_default_repr(masked, value):
         return truncate(_scrub(str(masked)), limit)
     if as_json is None:
         as_json = _safe_repr(value)
     return truncate(_scrub(as_json), limit)
+
+
+def _is_default_repr(shown: str, value: Any) -> bool:
+    # The worker sees JSON-decoded arguments: the tuple the producer repr'd is a list now.
+    if isinstance(value, list | tuple):
+        return shown in (
+            saferepr(tuple(value), DEFAULT_REPR_MAXSIZE),
+            saferepr(list(value), DEFAULT_REPR_MAXSIZE),
+        )
+    return bool(shown == saferepr(value, DEFAULT_REPR_MAXSIZE))
 
 
 def _safe_repr(value: Any) -> str:

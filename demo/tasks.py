@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from celery import group
+from celery import Task, group
 
 from demo.app import app
 
@@ -30,15 +30,16 @@ def square(x: int) -> int:
 @app.task(
     bind=True,
     autoretry_for=(TransientError,),
-    retry_kwargs={"max_retries": 2, "countdown": 1},
+    max_retries=2,
+    retry_kwargs={"countdown": 1},
 )
-def flaky(self: object, succeed_on_attempt: int = 2) -> str:
+def flaky(self: Task, succeed_on_attempt: int = 2) -> str:
     """Fails until attempt ``succeed_on_attempt``, retried automatically at most twice.
 
     With ``succeed_on_attempt=2`` it ends in SUCCESS after one retry; with 4 or more it
     ends in FAILURE after three attempts.
     """
-    attempt = self.request.retries + 1  # type: ignore[attr-defined]
+    attempt = self.request.retries + 1
     if attempt < succeed_on_attempt:
         raise TransientError(f"attempt {attempt} of {succeed_on_attempt}: upstream timed out")
     return f"succeeded on attempt {attempt}"

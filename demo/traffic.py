@@ -1,6 +1,7 @@
 """Send a mix of the demo tasks, about one a second: ``python -m demo.traffic [--seconds N]``.
 
-``python -m demo.traffic --check`` only checks that the broker is reachable.
+``python -m demo.traffic --check`` only checks that the broker is reachable. Both exit with
+status 3 when it is not, after saying how to start Redis.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 from kombu.utils.url import maybe_sanitize_url
 
@@ -18,11 +21,16 @@ from demo.app import app
 from demo.tasks import add, charge_card, fan_out, flaky, slow, tenant_report
 
 TENANTS = ("acme", "globex", "initech")
+BROKER_UNREACHABLE = 3
 
-HOW_TO_START_REDIS = """\
+
+def how_to_start_redis() -> str:
+    port = urlsplit(str(app.conf.broker_url)).port
+    option = f" --port {port}" if port and port != 6379 else ""
+    return f"""\
 The demo needs Redis as its broker. Start one on this machine with:
 
-    redis-server --daemonize yes
+    redis-server --daemonize yes{option}
 
 or, if it is not installed (Debian/Ubuntu):
 
@@ -98,6 +106,10 @@ def senders() -> Iterator[Callable[[], str]]:
     return itertools.cycle(ROUND)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo.traffic", description=__doc__)
     parser.add_argument(
@@ -115,12 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     error = broker_error()
     if error is not None:
         print(f"Cannot reach the broker at {broker} ({error}).\n", file=sys.stderr)
-        print(HOW_TO_START_REDIS, file=sys.stderr, flush=True)
-        return 1
+        print(how_to_start_redis(), file=sys.stderr, flush=True)
+        return BROKER_UNREACHABLE
     if options.check:
         print(f"broker {broker} is reachable", flush=True)
         return 0
 
+    # honcho stops its processes with SIGTERM: end like Ctrl-C does, so that celery-ops writes
+    # what this producer still holds in memory (at exit) instead of dying with it.
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"sending demo tasks to {broker} every {options.interval:g}s", flush=True)
     deadline = None if options.seconds is None else time.monotonic() + options.seconds
     sent = 0
@@ -132,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 line = send()
             except Exception as exc:
                 print(f"could not send to {broker}: {type(exc).__name__}: {exc}", file=sys.stderr)
-                print(HOW_TO_START_REDIS, file=sys.stderr, flush=True)
-                return 1
+                print(how_to_start_redis(), file=sys.stderr, flush=True)
+                return BROKER_UNREACHABLE
             sent += 1
             print(f"sent {line}", flush=True)
             time.sleep(options.interval)

@@ -106,6 +106,8 @@ class TaskSignalHandlers:
         _unsent.set(event)
 
     def after_task_publish(self, headers: dict[str, Any] | None = None, **_: Any) -> None:
+        if sending_app.get() is not self.app:
+            return
         event = _unsent.get()
         if event is None:
             return

@@ -1,0 +1,136 @@
+"""An app written outside the repository, and real workers running it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from celery_ops import get_ops
+from helpers.workers import WorkerProcess
+
+# What a user writes: an ordinary Celery app plus one line for celery-ops.
+EXTERNAL_APP = '''
+import os
+import time
+
+from celery import Celery
+
+import celery_ops
+
+app = Celery("extapp", broker=os.environ["BROKER_URL"])
+app.conf.task_default_queue = os.environ["QUEUE"]
+app.conf.broker_connection_retry_on_startup = True
+celery_ops.init_app(
+    app,
+    database_url=os.environ["OPS_URL"],
+    flush_interval=0.1,
+    heartbeat_interval=0.5,
+    reaper_interval=0.5,
+    worker_timeout=float(os.environ.get("OPS_WORKER_TIMEOUT", "3")),
+)
+
+
+@app.task
+def add(x, y):
+    return x + y
+
+
+@app.task(autoretry_for=(KeyError,), max_retries=2, default_retry_delay=0)
+def always_fails(key):
+    raise KeyError(key)
+
+
+@app.task
+def sleepy(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task
+def size_of(blob):
+    return len(blob)
+
+
+@app.task
+def not_json():
+    return object()
+
+
+@app.task
+def echo(*args, **kwargs):
+    return [args, kwargs]
+
+
+@app.task(acks_late=True, reject_on_worker_lost=True)
+def sleepy_acks_late(seconds):
+    time.sleep(seconds)
+    return seconds
+'''
+
+
+class ExternalApp:
+    """The external app, loaded in this process (the producer) and run by real workers."""
+
+    def __init__(self, directory: Path, env: dict[str, str]) -> None:
+        self.directory = directory
+        self.env = env
+        self.workers: list[WorkerProcess] = []
+        # Named like the worker imports it, so that task names match on both sides.
+        spec = importlib.util.spec_from_file_location("extapp", directory / "extapp.py")
+        assert spec and spec.loader
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        previous = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self.module = module
+        self.app = module.app
+        self.ops = get_ops(self.app)
+
+    def start_worker(self, name: str, **options: Any) -> WorkerProcess:
+        hostname = f"{name}@{uuid.uuid4().hex[:6]}"
+        worker = WorkerProcess("extapp", self.directory, self.env, hostname, **options)
+        self.workers.append(worker)
+        return worker.wait_ready()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.ops.recorder.close(timeout=5)
+        self.app.close()
+        self.ops.store.dispose()
+
+
+@pytest.fixture
+def external_app(tmp_path: Path) -> Iterator[Callable[..., ExternalApp]]:
+    """Build the external app against a broker and a store; stops its workers afterwards."""
+    created: list[ExternalApp] = []
+    (tmp_path / "extapp.py").write_text(EXTERNAL_APP)
+
+    def build(broker: str, ops_url: str, **env: str) -> ExternalApp:
+        variables = {
+            "BROKER_URL": broker,
+            "OPS_URL": ops_url,
+            "QUEUE": f"q-{uuid.uuid4().hex[:8]}",
+            **env,
+        }
+        app = ExternalApp(tmp_path, variables)
+        created.append(app)
+        return app
+
+    yield build
+    for app in created:
+        app.close()
