@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
+from helpers.services import fresh_database
 
 from celery_ops.store import Store
-from helpers.services import fresh_database
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 
@@ -26,3 +27,10 @@ def store(database_url: str) -> Iterator[Store]:
     store.upgrade()
     yield store
     store.dispose()
+
+
+@pytest.fixture
+def new_database(tmp_path) -> Iterator[Callable[[str], str]]:
+    """Create empty databases on demand; each is dropped when the test is over."""
+    with ExitStack() as stack:
+        yield lambda backend: stack.enter_context(fresh_database(backend, str(tmp_path)))

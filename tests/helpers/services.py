@@ -40,7 +40,9 @@ def require(service: str) -> None:
     host, port = SERVICES[service]
     if reachable(host, port):
         return
-    message = f"{service} is not reachable on {host}:{port}; start it (see README, 'Running the tests')"
+    message = (
+        f"{service} is not reachable on {host}:{port}; start it (see README, 'Running the tests')"
+    )
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,15 +28,32 @@ class WorkerProcess:
         self.hostname = hostname
         self.log_path = cwd / f"{hostname.replace('@', '_')}.log"
         command = [
-            CELERY, "-A", app, "worker", "-P", pool, "-c", str(concurrency), "-n", hostname,
-            "-l", "INFO", "--without-gossip", "--without-mingle", *extra,
+            CELERY,
+            "-A",
+            app,
+            "worker",
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-n",
+            hostname,
+            "-l",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
         ]
         if queues:
             command += ["-Q", queues]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, cwd=cwd, env={**os.environ, **env}, stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -68,9 +86,7 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no signal handler, no flush, nothing runs."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)
         self._log.close()

@@ -11,12 +11,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
-from celery_ops import get_ops
 from helpers.workers import WorkerProcess
 
+from celery_ops import get_ops
+
 # What a user writes: an ordinary Celery app plus one line for celery-ops.
-EXTERNAL_APP = '''
+EXTERNAL_APP = """
 import os
 import time
 
@@ -72,7 +72,7 @@ def echo(*args, **kwargs):
 def sleepy_acks_late(seconds):
     time.sleep(seconds)
     return seconds
-'''
+"""
 
 
 class ExternalApp:
@@ -115,8 +115,13 @@ class ExternalApp:
 
 
 @pytest.fixture
-def external_app(tmp_path: Path) -> Iterator[Callable[..., ExternalApp]]:
-    """Build the external app against a broker and a store; stops its workers afterwards."""
+def external_app(
+    tmp_path: Path, new_database: Callable[[str], str]
+) -> Iterator[Callable[..., ExternalApp]]:
+    """Build the external app against a broker and a store; stops its workers afterwards.
+
+    Depends on ``new_database`` so that databases are dropped only after workers stopped.
+    """
     created: list[ExternalApp] = []
     (tmp_path / "extapp.py").write_text(EXTERNAL_APP)
 

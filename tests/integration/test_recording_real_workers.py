@@ -6,14 +6,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-
-from helpers.services import RABBITMQ_BROKER, REDIS_BROKER, fresh_database, require
+from helpers.services import RABBITMQ_BROKER, REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
 
 
 def finished(
-    app: ExternalApp, task_id: str, status: str, timeout: float = 30, published: bool = True
+    app: ExternalApp, task_id: str, status: str, timeout: float = 60, published: bool = True
 ) -> dict:
     """The row once it has ``status`` and, from our own producer, its publish details.
 
@@ -35,67 +34,69 @@ def events_of(app: ExternalApp, task_id: str) -> list[str]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
 def test_every_kind_of_outcome_on_a_prefork_worker(
-    backend: str, external_app: Callable[..., ExternalApp], tmp_path
+    backend: str, external_app: Callable[..., ExternalApp], new_database
 ) -> None:
     require("redis")
-    with fresh_database(backend, str(tmp_path)) as url:
-        app = external_app(REDIS_BROKER, url)
-        app.start_worker("prefork", pool="prefork", concurrency=2)
-        tasks = app.module
+    app = external_app(REDIS_BROKER, new_database(backend))
+    app.start_worker("prefork", pool="prefork", concurrency=2)
+    tasks = app.module
 
-        ok = tasks.add.delay(2, 3)
-        fails = tasks.always_fails.delay("missing-key")
-        big = tasks.size_of.delay("x" * 1_048_576)
-        weird = tasks.not_json.delay()
-        unicode = tasks.echo.delay("日本語", emoji="🎉 ünïcode")
-        later = tasks.add.apply_async((1, 1), countdown=4)
-        running = tasks.sleepy.delay(60)
+    ok = tasks.add.delay(2, 3)
+    fails = tasks.always_fails.delay("missing-key")
+    big = tasks.size_of.delay("x" * 1_048_576)
+    weird = tasks.not_json.delay()
+    unicode = tasks.echo.delay("日本語", emoji="🎉 ünïcode")
+    later = tasks.add.apply_async((1, 1), countdown=4)
+    running = tasks.sleepy.delay(60)
 
-        row = finished(app, ok.id, "SUCCESS")
-        assert row["result"] == "5" and row["args"] == "[2, 3]" and row["attempts"] == 1
-        assert row["started_at"] and row["completed_at"] and row["execution_time_ms"] >= 0
-        assert row["worker_id"].startswith("prefork@") and row["pid"]
-        expected = ["published", "received", "started", "succeeded"]
-        wait_for(lambda: events_of(app, ok.id) == expected, 10, "the whole timeline")
+    row = finished(app, ok.id, "SUCCESS")
+    assert row["result"] == "5" and row["args"] == "[2, 3]" and row["attempts"] == 1
+    assert row["started_at"] and row["completed_at"] and row["execution_time_ms"] >= 0
+    assert row["worker_id"].startswith("prefork@") and row["pid"]
+    expected = ["published", "received", "started", "succeeded"]
+    wait_for(lambda: events_of(app, ok.id) == expected, 10, "the whole timeline")
 
-        row = finished(app, fails.id, "FAILURE")
-        assert row["attempts"] == 3
-        assert row["error_type"] == "KeyError" and "missing-key" in row["error_message"]
-        assert "Traceback" in row["exception_trace"] and "raise KeyError" in row["exception_trace"]
-        timeline = wait_for(
-            lambda: (t := events_of(app, fails.id)).count("retried") == 2 and t, 10, "retries"
-        )
-        assert timeline.count("started") == 3 and timeline[-1] == "failed"
+    row = finished(app, fails.id, "FAILURE")
+    assert row["attempts"] == 3
+    assert row["error_type"] == "KeyError" and "missing-key" in row["error_message"]
+    assert "Traceback" in row["exception_trace"] and "raise KeyError" in row["exception_trace"]
+    timeline = wait_for(
+        lambda: (t := events_of(app, fails.id)).count("retried") == 2 and t, 10, "retries"
+    )
+    assert timeline.count("started") == 3 and timeline[-1] == "failed"
 
-        row = finished(app, big.id, "SUCCESS")
-        assert row["result"] == "1048576"
-        assert "[celery-ops: truncated, 1048580 bytes in all" in row["args"]
-        assert len(row["args"].encode()) < 70_000
+    row = finished(app, big.id, "SUCCESS")
+    assert row["result"] == "1048576"
+    assert "[celery-ops: truncated, 1048580 bytes in all" in row["args"]
+    assert len(row["args"].encode()) < 70_000
 
-        row = finished(app, weird.id, "SUCCESS")
-        assert row["result"].startswith("<object object at")
+    row = finished(app, weird.id, "SUCCESS")
+    assert row["result"].startswith("<object object at")
 
-        row = finished(app, unicode.id, "SUCCESS")
-        assert row["args"] == '["日本語"]' and row["kwargs"] == '{"emoji": "🎉 ünïcode"}'
+    row = finished(app, unicode.id, "SUCCESS")
+    assert row["args"] == '["日本語"]' and row["kwargs"] == '{"emoji": "🎉 ünïcode"}'
 
-        finished(app, later.id, "RECEIVED")
-        app.app.control.revoke(later.id)
-        row = finished(app, later.id, "REVOKED")
-        assert row["started_at"] is None and row["revoked_at"] is not None
+    finished(app, later.id, "RECEIVED")
+    app.app.control.revoke(later.id)
+    row = finished(app, later.id, "REVOKED")
+    assert row["started_at"] is None and row["revoked_at"] is not None
 
-        finished(app, running.id, "STARTED")
-        app.app.control.revoke(running.id, terminate=True)
-        row = finished(app, running.id, "REVOKED")
-        assert row["started_at"] is not None and row["error_type"] == "Terminated"
+    finished(app, running.id, "STARTED")
+    app.app.control.revoke(running.id, terminate=True)
+    row = finished(app, running.id, "REVOKED")
+    assert row["started_at"] is not None and row["error_type"] == "Terminated"
 
-        worker = app.ops.store.worker(app.workers[0].hostname)
-        assert worker and worker["status"] == "online" and worker["pool"] == "prefork"
-        app.workers[0].stop()
-        worker = wait_for(
-            lambda: (w := app.ops.store.worker(app.workers[0].hostname)) and w["status"] == "offline" and w,
-            10, "the worker to be recorded offline",
-        )
-        assert worker["tasks_processed"] >= 6
+    worker = app.ops.store.worker(app.workers[0].hostname)
+    assert worker and worker["status"] == "online" and worker["pool"] == "prefork"
+    app.workers[0].stop()
+    worker = wait_for(
+        lambda: (
+            (w := app.ops.store.worker(app.workers[0].hostname)) and w["status"] == "offline" and w
+        ),
+        10,
+        "the worker to be recorded offline",
+    )
+    assert worker["tasks_processed"] >= 6
 
 
 @pytest.mark.parametrize("pool", ["threads", "solo"])
@@ -112,17 +113,16 @@ def test_threads_and_solo_pools_record_too(
 
 
 def test_a_rabbitmq_broker_records_the_same(
-    external_app: Callable[..., ExternalApp], tmp_path
+    external_app: Callable[..., ExternalApp], new_database
 ) -> None:
     require("rabbitmq")
-    with fresh_database("postgresql", str(tmp_path)) as url:
-        app = external_app(RABBITMQ_BROKER, url)
-        app.start_worker("rabbit", pool="prefork", concurrency=2)
-        ok = app.module.add.delay(20, 22)
-        fails = app.module.always_fails.delay("k")
-        assert finished(app, ok.id, "SUCCESS")["result"] == "42"
-        row = finished(app, fails.id, "FAILURE")
-        assert row["attempts"] == 3 and row["queue"] == app.env["QUEUE"]
+    app = external_app(RABBITMQ_BROKER, new_database("postgresql"))
+    app.start_worker("rabbit", pool="prefork", concurrency=2)
+    ok = app.module.add.delay(20, 22)
+    fails = app.module.always_fails.delay("k")
+    assert finished(app, ok.id, "SUCCESS")["result"] == "42"
+    row = finished(app, fails.id, "FAILURE")
+    assert row["attempts"] == 3 and row["queue"] == app.env["QUEUE"]
 
 
 def test_a_task_sent_by_a_producer_without_celery_ops_is_recorded_by_the_worker(

@@ -15,8 +15,14 @@ def write(store: Store, *events: ExecutionEvent) -> None:
     store.write(fold_events(events, 65_536, True))
 
 
-def event(task_id: str, name: str, status: str | None, attempt: int = 1, at: float | None = None,
-          **values: object) -> ExecutionEvent:
+def event(
+    task_id: str,
+    name: str,
+    status: str | None,
+    attempt: int = 1,
+    at: float | None = None,
+    **values: object,
+) -> ExecutionEvent:
     return ExecutionEvent(task_id, name, at or time.time(), status, attempt, values=dict(values))
 
 
@@ -39,17 +45,26 @@ class TestOneRowPerTaskId:
         row = store.execution("t1")
         assert row is not None
         assert (row["status"], row["attempts"], row["pid"], row["worker_id"]) == (
-            "SUCCESS", 1, 42, "w@h",
+            "SUCCESS",
+            1,
+            42,
+            "w@h",
         )
         assert [e["event"] for e in store.timeline("t1")] == [
-            "published", "received", "started", "succeeded",
+            "published",
+            "received",
+            "started",
+            "succeeded",
         ]
 
 
 class TestOutOfOrderEvents:
     def test_a_late_received_does_not_undo_success(self, store: Store) -> None:
-        write(store, event("t1", "started", "STARTED", attempts=1),
-              event("t1", "succeeded", "SUCCESS"))
+        write(
+            store,
+            event("t1", "started", "STARTED", attempts=1),
+            event("t1", "succeeded", "SUCCESS"),
+        )
         write(store, event("t1", "received", "RECEIVED", received_at=time.time(), worker_id="w"))
         row = store.execution("t1")
         assert row is not None
@@ -62,7 +77,11 @@ class TestOutOfOrderEvents:
         write(store, event("t1", "published", "PENDING", task_name="app.x"))
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["task_name"], row["error_type"]) == ("FAILURE", "app.x", "KeyError")
+        assert (row["status"], row["task_name"], row["error_type"]) == (
+            "FAILURE",
+            "app.x",
+            "KeyError",
+        )
 
     def test_a_second_failure_report_keeps_the_first(self, store: Store) -> None:
         write(store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_message="first"))
@@ -85,7 +104,9 @@ class TestOutOfOrderEvents:
 
     def test_a_main_process_failure_ends_any_attempt(self, store: Store) -> None:
         write(store, event("t1", "started", "STARTED", 3, attempts=1))
-        write(store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_type="TimeLimitExceeded"))
+        write(
+            store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_type="TimeLimitExceeded")
+        )
         row = store.execution("t1")
         assert row is not None and row["status"] == "FAILURE"
 
@@ -93,8 +114,19 @@ class TestOutOfOrderEvents:
 class TestLostWork:
     def _start_on(self, store: Store, hostname: str, started: float) -> None:
         store.write(fold_events([], 1, True))
-        write(store, event("t1", "started", "STARTED", 1, at=started, attempts=1,
-                           worker_id=hostname, started_at=started))
+        write(
+            store,
+            event(
+                "t1",
+                "started",
+                "STARTED",
+                1,
+                at=started,
+                attempts=1,
+                worker_id=hostname,
+                started_at=started,
+            ),
+        )
 
     def test_the_reaper_marks_work_of_a_silent_worker_lost(self, store: Store) -> None:
         long_ago = time.time() - 3600

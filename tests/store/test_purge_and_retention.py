@@ -23,7 +23,9 @@ def seed(store: Store, count: int, status: str, age_seconds: float, prefix: str)
 
 def timeline_rows(store: Store) -> int:
     with store.engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(execution_events)).scalar_one())
+        return int(
+            connection.execute(select(func.count()).select_from(execution_events)).scalar_one()
+        )
 
 
 def test_purge_deletes_only_old_rows_of_the_given_status(store: Store) -> None:

@@ -46,8 +46,15 @@ def test_an_empty_database_is_refused_when_creation_is_off(database_url: str) ->
 
 def test_a_schema_older_than_the_code_names_the_command_to_run(store: Store) -> None:
     with store.engine.begin() as connection:
-        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'base0'"))
-    with pytest.raises(SchemaError, match="newer than this version|ops db upgrade"):
+        connection.execute(text(f"DELETE FROM {VERSION_TABLE}"))
+    with pytest.raises(SchemaError, match=r"run `celery -A proj ops db upgrade`"):
+        store.ensure_schema(create=True)
+
+
+def test_a_schema_newer_than_the_code_asks_for_a_newer_package(store: Store) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff_future'"))
+    with pytest.raises(SchemaError, match=r"upgrade the celery-ops package"):
         store.ensure_schema(create=True)
 
 

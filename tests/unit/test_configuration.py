@@ -15,9 +15,12 @@ def test_keyword_beats_app_conf_beats_environment_beats_default(monkeypatch) -> 
     assert OpsConfig.resolve({"ops_database_url": "sqlite:///conf.db"}, {}).database_url == (
         "sqlite:///conf.db"
     )
-    assert OpsConfig.resolve(
-        {"ops_database_url": "sqlite:///conf.db"}, {"database_url": "sqlite:///kw.db"}
-    ).database_url == "sqlite:///kw.db"
+    assert (
+        OpsConfig.resolve(
+            {"ops_database_url": "sqlite:///conf.db"}, {"database_url": "sqlite:///kw.db"}
+        ).database_url
+        == "sqlite:///kw.db"
+    )
     monkeypatch.delenv("CELERY_OPS_DATABASE_URL")
     assert OpsConfig.resolve({}, {}).database_url == DEFAULTS["ops_database_url"]
 

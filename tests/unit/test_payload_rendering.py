@@ -53,7 +53,6 @@ def test_binary_payloads_are_kept_as_celerys_tagged_base64() -> None:
     assert render_value(b"\x00\xff" * 3, 1000) == '{"__type__": "base64", "__value__": "AP8A/wD/"}'
 
 
-
 def test_a_broken_repr_does_not_lose_the_record() -> None:
     class Broken:
         def __repr__(self) -> str:
