@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install celery-ops with its test dependencies into .venv and run every check:
+# ruff, mypy --strict and the whole pytest suite against the real local services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# A regular (not editable) install: the tests run against what `pip install .` ships.
+.venv/bin/python -m pip install --quiet --upgrade --force-reinstall --no-deps .
+.venv/bin/python -m pip install --quiet ".[test]"
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy --strict"
+.venv/bin/mypy celery_ops
+echo "== pytest"
+# Run from tests/ so that `import celery_ops` finds the installed package, not the source tree.
+cd tests && ../.venv/bin/python -m pytest -p no:cacheprovider "$@"
