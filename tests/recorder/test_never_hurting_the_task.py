@@ -1,0 +1,122 @@
+"""The recorder buffers, bounds and reports; it never blocks or fails the user's task."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+import celery_ops
+from celery_ops.config import OpsConfig
+from celery_ops.events import ExecutionEvent, WorkerReport
+from celery_ops.recorder import ExecutionRecorder
+from celery_ops.store import Store
+from helpers.services import REDIS_BROKER, require
+from helpers.waiting import wait_for
+
+
+def recorder_for(url: str, **settings: object) -> ExecutionRecorder:
+    config = OpsConfig.resolve({}, {"database_url": url, "flush_interval": 0.05, **settings})
+    return ExecutionRecorder(config, Store(url))
+
+
+def published(task_id: str) -> ExecutionEvent:
+    return ExecutionEvent(task_id, "published", time.time(), "PENDING", 1, {"task_name": "t"})
+
+
+def test_a_dead_database_neither_raises_nor_blocks_recording() -> None:
+    # Nothing listens on port 1: every connection attempt is refused.
+    recorder = recorder_for("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    for i in range(1000):
+        recorder.record(published(f"t{i}"))
+    wait_for(lambda: recorder.stats.failed_writes > 0, 10, "a failed write")
+    assert not recorder.healthy
+    assert recorder.stats.recorded == 1000 and recorder.stats.dropped == 0
+    assert recorder.flush(timeout=0.2) is False
+    recorder.close(timeout=0.1)
+
+
+def test_events_wait_for_the_database_and_overflow_is_counted_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "not-yet"
+    url = f"sqlite:///{missing}/ops.sqlite3"
+    recorder = recorder_for(url, buffer_max=100)
+    recorder.hostname = "w@h"
+    recorder.record(WorkerReport("w@h", time.time(), online=True))
+    with caplog.at_level(logging.WARNING, logger="celery_ops.recorder"):
+        for i in range(150):
+            recorder.record(published(f"t{i}"))
+        wait_for(lambda: recorder.stats.failed_writes > 0, 10, "a failed write")
+    assert recorder.stats.dropped == 51  # the worker report took one place in the buffer
+    assert any("buffer full" in message for message in caplog.messages)
+    assert any("cannot write to the store" in message for message in caplog.messages)
+
+    missing.mkdir()  # the database is back
+    assert recorder.flush(timeout=30)
+    store = Store(url)
+    assert store.execution("t0") is not None and store.execution("t98") is not None
+    assert store.execution("t99") is None
+    worker = wait_for(lambda: store.worker("w@h"), 10, "the worker row")
+    assert worker["events_dropped"] == 51
+    recorder.close()
+
+
+def test_a_broken_recorder_never_fails_a_task(tmp_path: Path, caplog) -> None:
+    require("redis")
+    app = Celery("broken", broker=REDIS_BROKER)
+    app.conf.task_default_queue = f"broken-{time.time_ns()}"
+    app.conf.ops_flush_interval = -1  # invalid: the recorder cannot even be built
+    celery_ops.init_app(app, database_url=f"sqlite:///{tmp_path}/ops.sqlite3")
+
+    @app.task
+    def still_works(x: int) -> int:
+        return x * 2
+
+    caplog.set_level(logging.INFO)
+    with start_worker(app, pool="solo", perform_ping_check=False):
+        done = still_works.delay(21)
+        wait_for(
+            lambda: any("handler failed" in m for m in caplog.messages), 20, "a logged failure"
+        )
+        wait_for(
+            lambda: any(f"{done.id}] succeeded" in r.getMessage() for r in caplog.records),
+            20,
+            "the task to succeed",
+        )
+    app.close()
+
+
+def test_only_the_app_given_to_init_app_is_recorded(tmp_path: Path) -> None:
+    require("redis")
+    url = f"sqlite:///{tmp_path}/ops.sqlite3"
+    recorded = Celery("recorded", broker=REDIS_BROKER)
+    other = Celery("other", broker=REDIS_BROKER)
+    queue = f"iso-{time.time_ns()}"
+    recorded.conf.task_default_queue = other.conf.task_default_queue = queue
+    ops = celery_ops.init_app(recorded, database_url=url, flush_interval=0.05)
+    assert celery_ops.init_app(recorded) is ops  # idempotent
+
+    @recorded.task
+    def mine() -> str:
+        return "mine"
+
+    @other.task
+    def theirs() -> str:
+        return "theirs"
+
+    with start_worker(recorded, pool="solo", perform_ping_check=False):
+        kept = mine.delay()
+        ignored = theirs.delay()
+        wait_for(
+            lambda: (r := ops.store.execution(kept.id)) and r["status"] == "SUCCESS", 20, "mine"
+        )
+    ops.recorder.flush(5)
+    assert ops.store.execution(ignored.id) is None
+    ops.recorder.close()
+    recorded.close()
+    other.close()
