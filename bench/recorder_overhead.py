@@ -217,9 +217,7 @@ class Bench:
             BENCH_QUEUE=self.queue,
             BENCH_DATABASE_URL=store_url or "",
             BENCH_OPS_SETTINGS=self.options.ops_settings or "",
-            PYTHONPATH=os.pathsep.join(
-                p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p
-            ),
+            PYTHONPATH=os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p),
         )
         return env
 
@@ -357,9 +355,7 @@ class Bench:
             if value is not None:
                 return value.decode()
             if process.poll() is not None:
-                raise BenchError(
-                    f"worker exited with {process.returncode}:\n{_tail(log_path)}"
-                )
+                raise BenchError(f"worker exited with {process.returncode}:\n{_tail(log_path)}")
             time.sleep(0.05)
         raise BenchError(f"timed out after {timeout:.0f}s waiting for {key}:\n{_tail(log_path)}")
 
@@ -408,8 +404,11 @@ class Bench:
 
     def run_all(self) -> None:
         options = self.options
-        counts = {"noop": options.noop_tasks, "sleep": options.sleep_tasks,
-                  "publish": options.publish_tasks}
+        counts = {
+            "noop": options.noop_tasks,
+            "sleep": options.sleep_tasks,
+            "publish": options.publish_tasks,
+        }
         for round_no in range(1, options.rounds + 1):
             for workload in options.workloads:
                 configs = PUBLISH_CONFIGS if workload == "publish" else options.configs
@@ -423,10 +422,14 @@ class Bench:
                         else:
                             run = self.worker_run(workload, config, round_no, counts[workload])
                     except BenchError as exc:
-                        run = Run(workload, config, round_no, counts[workload], ok=False,
-                                  error=str(exc))
-                        print(f"  ! {workload}/{config} round {round_no} failed: {exc}",
-                              file=sys.stderr, flush=True)
+                        run = Run(
+                            workload, config, round_no, counts[workload], ok=False, error=str(exc)
+                        )
+                        print(
+                            f"  ! {workload}/{config} round {round_no} failed: {exc}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     self.runs.append(run)
                     _progress(run, time.monotonic() - started)
 
@@ -463,12 +466,18 @@ def _median(values: list[float]) -> float | None:
 def summarize(runs: list[Run]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for workload in WORKLOADS:
-        plain = _median([r.rate for r in runs if r.ok and r.workload == workload
-                         and r.config == "plain" and r.rate])
+        plain = _median(
+            [
+                r.rate
+                for r in runs
+                if r.ok and r.workload == workload and r.config == "plain" and r.rate
+            ]
+        )
         for config in CONFIGS:
             done = [r for r in runs if r.ok and r.workload == workload and r.config == config]
-            failed = sum(1 for r in runs if not r.ok and r.workload == workload
-                         and r.config == config)
+            failed = sum(
+                1 for r in runs if not r.ok and r.workload == workload and r.config == config
+            )
             if not done and not failed:
                 continue
             rates = [r.rate for r in done if r.rate]
@@ -477,21 +486,23 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             incl = [r.rate_incl_recording for r in done if r.rate_incl_recording]
             cpu = [r.worker_cpu_s / r.tasks * 1e6 for r in done if r.worker_cpu_s is not None]
             flush = [r.flush_s for r in done if r.flush_s is not None]
-            rows.append({
-                "workload": workload,
-                "config": config,
-                "tasks": done[0].tasks if done else None,
-                "runs": len(done),
-                "failed": failed,
-                "rate_median": median,
-                "rate_min": min(rates) if rates else None,
-                "rate_max": max(rates) if rates else None,
-                "ratio_to_plain": median / plain if median and plain else None,
-                "recorded_lag_median_s": _median(lags),
-                "rate_incl_recording_median": _median(incl),
-                "worker_cpu_us_per_task_median": _median(cpu),
-                "flush_median_s": _median(flush),
-            })
+            rows.append(
+                {
+                    "workload": workload,
+                    "config": config,
+                    "tasks": done[0].tasks if done else None,
+                    "runs": len(done),
+                    "failed": failed,
+                    "rate_median": median,
+                    "rate_min": min(rates) if rates else None,
+                    "rate_max": max(rates) if rates else None,
+                    "ratio_to_plain": median / plain if median and plain else None,
+                    "recorded_lag_median_s": _median(lags),
+                    "rate_incl_recording_median": _median(incl),
+                    "worker_cpu_us_per_task_median": _median(cpu),
+                    "flush_median_s": _median(flush),
+                }
+            )
     return rows
 
 
@@ -501,21 +512,25 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for workload, target in TARGETS.items():
         row = by.get((workload, "pg"))
         ratio = row and row["ratio_to_plain"]
-        out.append({
-            "target": f"{workload}: celery-ops (PostgreSQL) >= {target:.2f} x plain",
-            "ratio": ratio,
-            "met": None if ratio is None else ratio >= target,
-        })
+        out.append(
+            {
+                "target": f"{workload}: celery-ops (PostgreSQL) >= {target:.2f} x plain",
+                "ratio": ratio,
+                "met": None if ratio is None else ratio >= target,
+            }
+        )
     for workload in ("noop", "sleep"):
         pg, backend = by.get((workload, "pg")), by.get((workload, "backend"))
         if pg and backend and pg["rate_median"] and backend["rate_median"]:
             speedup = pg["rate_median"] / backend["rate_median"]
-            out.append({
-                "target": f"{workload}: celery-ops (PostgreSQL) clearly faster than the "
-                "result backend",
-                "ratio": speedup,
-                "met": speedup >= 1.10,
-            })
+            out.append(
+                {
+                    "target": f"{workload}: celery-ops (PostgreSQL) clearly faster than the "
+                    "result backend",
+                    "ratio": speedup,
+                    "met": speedup >= 1.10,
+                }
+            )
     return out
 
 
@@ -591,30 +606,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--noop-tasks", type=int, default=20_000)
     parser.add_argument("--sleep-tasks", type=int, default=2_000)
     parser.add_argument("--publish-tasks", type=int, default=5_000)
-    parser.add_argument("--warmup", type=int, default=200,
-                        help="untimed .delay() calls before the timed ones (publish workload)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=200,
+        help="untimed .delay() calls before the timed ones (publish workload)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--configs", default=",".join(CONFIGS),
-                        help=f"comma-separated subset of {','.join(CONFIGS)}")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    parser.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated subset of {','.join(CONFIGS)}",
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of {','.join(WORKLOADS)}",
+    )
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--broker", default="redis://127.0.0.1:6379/9",
-                        help="Redis broker; this db is FLUSHED before every run")
+    parser.add_argument(
+        "--broker",
+        default="redis://127.0.0.1:6379/9",
+        help="Redis broker; this db is FLUSHED before every run",
+    )
     parser.add_argument("--queue", default="celery_ops_bench")
-    parser.add_argument("--pg-url",
-                        default="postgresql+psycopg://postgres@127.0.0.1:5432/bench_ops",
-                        help="celery-ops store of the pg configuration (tables truncated)")
-    parser.add_argument("--backend-url",
-                        default="db+postgresql+psycopg://postgres@127.0.0.1:5432/bench_backend",
-                        help="Celery result backend of the backend configuration")
-    parser.add_argument("--ops-settings", default="",
-                        help='extra celery_ops.init_app settings as JSON, e.g. '
-                        '\'{"flush_interval": 0.2}\' (default: celery-ops defaults)')
-    parser.add_argument("--run-timeout", type=float, default=900.0,
-                        help="seconds a worker run may take")
-    parser.add_argument("--record-timeout", type=float, default=300.0,
-                        help="seconds to wait for the store to hold every execution")
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/bench_ops",
+        help="celery-ops store of the pg configuration (tables truncated)",
+    )
+    parser.add_argument(
+        "--backend-url",
+        default="db+postgresql+psycopg://postgres@127.0.0.1:5432/bench_backend",
+        help="Celery result backend of the backend configuration",
+    )
+    parser.add_argument(
+        "--ops-settings",
+        default="",
+        help="extra celery_ops.init_app settings as JSON, e.g. "
+        "'{\"flush_interval\": 0.2}' (default: celery-ops defaults)",
+    )
+    parser.add_argument(
+        "--run-timeout", type=float, default=900.0, help="seconds a worker run may take"
+    )
+    parser.add_argument(
+        "--record-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the store to hold every execution",
+    )
     parser.add_argument("--json", help="write every run, the summary and the environment here")
     parser.add_argument("--log-dir", help="keep the worker logs (and SQLite files) here")
     options = parser.parse_args(argv)
@@ -642,9 +682,12 @@ def main(argv: list[str] | None = None) -> int:
         ensure_database(options.backend_url)
     env = environment()
     print(f"nproc={env['nproc']} " + " ".join(f"{k}={v}" for k, v in env["versions"].items()))
-    print(f"configs={','.join(options.configs)} workloads={','.join(options.workloads)} "
-          f"rounds={options.rounds} noop={options.noop_tasks} sleep={options.sleep_tasks} "
-          f"publish={options.publish_tasks}", flush=True)
+    print(
+        f"configs={','.join(options.configs)} workloads={','.join(options.workloads)} "
+        f"rounds={options.rounds} noop={options.noop_tasks} sleep={options.sleep_tasks} "
+        f"publish={options.publish_tasks}",
+        flush=True,
+    )
     bench = Bench(options)
     started = time.time()
     interrupted = False
@@ -665,16 +708,21 @@ def main(argv: list[str] | None = None) -> int:
     if options.json:
         path = Path(options.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({
-            "started_at": started,
-            "duration_s": time.time() - started,
-            "interrupted": interrupted,
-            "options": {k: v for k, v in vars(options).items()},
-            "environment": env,
-            "summary": rows,
-            "targets": checks,
-            "runs": [asdict(run) for run in bench.runs],
-        }, indent=2))
+        path.write_text(
+            json.dumps(
+                {
+                    "started_at": started,
+                    "duration_s": time.time() - started,
+                    "interrupted": interrupted,
+                    "options": {k: v for k, v in vars(options).items()},
+                    "environment": env,
+                    "summary": rows,
+                    "targets": checks,
+                    "runs": [asdict(run) for run in bench.runs],
+                },
+                indent=2,
+            )
+        )
         print(f"wrote {path}")
     return 1 if interrupted or any(not r.ok for r in bench.runs) else 0
 

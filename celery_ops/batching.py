@@ -15,7 +15,7 @@ from typing import Any
 
 from celery_ops.events import NO_RESULT, DefinitionReport, ExecutionEvent, RecorderEvent
 from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
-from celery_ops.payload import render_arguments, render_value, truncate
+from celery_ops.payload import clean_name, clean_text, render_arguments, render_value
 from celery_ops.store import RecordBatch, WorkerState
 from celery_ops.store.types import utc_from_timestamp
 
@@ -33,6 +33,7 @@ TIME_COLUMNS = frozenset(
         "expires",
     }
 )
+#: Long text; every other text column is a name, VARCHAR(255) on every backend.
 TEXT_COLUMNS = frozenset({"error_message", "exception_trace"})
 
 
@@ -78,8 +79,8 @@ def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> Execut
     for column, value in event.values.items():
         if column in TIME_COLUMNS:
             value = to_datetime(value)
-        elif column in TEXT_COLUMNS and value is not None:
-            value = truncate(str(value), limit)
+        elif isinstance(value, str):
+            value = clean_text(value, limit) if column in TEXT_COLUMNS else clean_name(value)
         values[column] = value
     if event.arguments is not None:
         values.update(render_arguments(event.arguments, limit, keep_message_args))
@@ -101,8 +102,8 @@ def _timeline_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
         "task_id": event.task_id,
         "event": event.name,
         "at": utc_from_timestamp(event.at),
-        "worker": event.worker,
-        "details": truncate(json.dumps(details, default=str, ensure_ascii=False), limit),
+        "worker": clean_name(event.worker) if event.worker else None,
+        "details": clean_text(json.dumps(details, default=str, ensure_ascii=False), limit),
     }
 
 

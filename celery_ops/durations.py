@@ -22,3 +22,11 @@ def parse_duration(text: str | float | int) -> float:
     if seconds <= 0:
         raise ValueError(f"{text!r}: a duration must be greater than zero")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The largest whole unit that fits, e.g. 2592000 -> '30d'."""
+    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -56,6 +56,8 @@ class CeleryOps:
             with self._lock:
                 if self._recorder is None:
                     recorder = ExecutionRecorder(self.config, self.store)
+                    # In a pool child the worker's name was learnt before the fork.
+                    recorder.hostname = self.hostname
                     atexit.register(recorder.close)
                     self._recorder = recorder
         return self._recorder

@@ -50,8 +50,9 @@ FINAL_ATTEMPT = 9_999
 #: Progress of an event that sets no status: it only fills columns that are still empty.
 NO_PROGRESS = -1
 
-#: Progress the reaper subtracts when it turns STARTED into LOST (rank 3 -> rank 1).
-LOST_PROGRESS_DROP = _RANKS[STARTED] - _RANKS[LOST]
+#: Statuses of work a dead worker held, and what the reaper subtracts from their progress
+#: when it turns them into LOST.
+REAPABLE = {status: _RANKS[status] - _RANKS[LOST] for status in (RECEIVED, STARTED)}
 
 
 def progress(status: str | None, attempt: int) -> int:

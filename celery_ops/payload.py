@@ -104,6 +104,17 @@ def _safe_repr(value: Any) -> str:
         return f"<unrepresentable {type(value).__name__}: {exc!r}>"
 
 
+def clean_name(text: str, max_chars: int = 255) -> str:
+    """Storable text for a VARCHAR column: no NUL, at most ``max_chars`` characters."""
+    text = _scrub(text)
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+def clean_text(text: str, limit: int) -> str:
+    """Storable long text: no NUL, at most ``limit`` bytes plus the truncation marker."""
+    return truncate(_scrub(text), limit)
+
+
 def _scrub(text: str) -> str:
     # NUL bytes and lone surrogates are rejected by PostgreSQL and MariaDB text columns.
     if "\x00" in text:

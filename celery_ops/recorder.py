@@ -70,6 +70,7 @@ class ExecutionRecorder:
         self._stopping = False
         self._schema_checked = False
         self._unreported_drops = 0
+        self._in_flight = 0
         self._last_drop_log = 0.0
         self._failing_since: float | None = None
         self.stats = RecorderStats()
@@ -130,7 +131,7 @@ class ExecutionRecorder:
             return not self._buffer
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._buffer:
+            while self._buffer or self._in_flight:
                 self._wake.set()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -187,6 +188,7 @@ class ExecutionRecorder:
         buffer = self._buffer
         while buffer or self._unreported_drops:
             taken = [buffer.popleft() for _ in range(min(len(buffer), self.config.flush_batch))]
+            self._in_flight = len(taken)
             started = time.perf_counter()
             try:
                 self._check_schema()
@@ -198,10 +200,12 @@ class ExecutionRecorder:
                 self.store.write(batch)
             except Exception as exc:
                 buffer.extendleft(reversed(taken))
+                self._in_flight = 0
                 self.stats.failed_writes += 1
                 self._report_failure(exc)
                 return False
             self._unreported_drops = 0
+            self._in_flight = 0
             self.stats.written += len(taken)
             self.stats.batches += 1
             self.stats.flush_seconds += time.perf_counter() - started

@@ -31,9 +31,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     }
 fi
 say "installing celery-ops with the demo extra"
-# celery[redis] brings kombu's own Redis requirements (packaging), which the redis extra of
-# celery-ops does not name yet.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[demo]' 'celery[redis]'
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[demo]'
 export PATH="$VENV/bin:$PATH"
 
 # 2. The broker: Redis, started here when it is local, installed and not running.

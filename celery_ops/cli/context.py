@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.engine import make_url
 
 from celery_ops.extension import CeleryOps, _extensions, init_app
 
@@ -26,12 +28,18 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages; the raw text if it does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
 def one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def echo_json(value: Any) -> None:
-    import json
-
     click.echo(json.dumps(value, default=str, indent=2, ensure_ascii=False))

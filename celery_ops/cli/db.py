@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from celery_ops.cli.context import current_ops, fail, one_line
+from celery_ops.cli.context import current_ops, fail, one_line, safe_url
 from celery_ops.store.schema import head_revision
 
 
@@ -23,7 +23,7 @@ def upgrade(revision: str) -> None:
         store.upgrade(revision)
         after = store.current_revision()
     except Exception as exc:
-        fail(f"could not migrate {store.engine.url!r}: {one_line(exc)}")
+        fail(f"could not migrate {safe_url(store.url)}: {one_line(exc)}")
     if before == after:
         click.echo(f"celery-ops schema already at {after}")
     else:
@@ -37,7 +37,7 @@ def current() -> None:
     try:
         revision = store.current_revision()
     except Exception as exc:
-        fail(f"could not read {store.engine.url!r}: {one_line(exc)}")
+        fail(f"could not read {safe_url(store.url)}: {one_line(exc)}")
     head = head_revision()
     state = "up to date" if revision == head else "run `celery -A proj ops db upgrade`"
     click.echo(f"database: {revision or 'empty'}  code: {head}  ({state})")

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from celery_ops.cli.context import current_ops, echo_json, fail, one_line
-from celery_ops.durations import parse_duration
+from celery_ops.durations import format_duration, parse_duration
 from celery_ops.lifecycle import ALL_STATUSES
 from celery_ops.store import Store
 
@@ -44,7 +44,14 @@ def retention(dry_run: bool, chunk_size: int) -> None:
         fail('ops_retention is empty: set e.g. app.conf.ops_retention = {"SUCCESS": "7d"}')
     total = 0
     for status, age in sorted(policy.items()):
-        total += _purge(ops.store, age, [status], dry_run, chunk_size, f"{status} > {age:g}s")
+        total += _purge(
+            ops.store,
+            age,
+            [status],
+            dry_run,
+            chunk_size,
+            f"{status} older than {format_duration(age)}",
+        )
     click.echo(f"{'would delete' if dry_run else 'deleted'} {total} execution(s) in all")
 
 

@@ -19,7 +19,10 @@ class ReapResult:
 
 
 def reap_lost_work(connection: Connection, now: datetime, worker_timeout: float) -> ReapResult:
-    """Workers silent for ``worker_timeout`` go offline; what they had STARTED becomes LOST.
+    """Workers silent for ``worker_timeout`` go offline; what they held becomes LOST.
+
+    That is work they had STARTED, and work they had RECEIVED but not started (a message
+    that comes back is a redelivery, which outranks LOST and revives the row).
 
     Both statements are idempotent single UPDATEs, so any number of processes may run the
     reaper at the same time.
@@ -33,12 +36,12 @@ def reap_lost_work(connection: Connection, now: datetime, worker_timeout: float)
     dead_hosts = select(workers.c.hostname).where(
         or_(workers.c.status == "offline", workers.c.last_heartbeat < cutoff)
     )
-    # Executions that started after the worker last said goodbye belong to a newer run of it.
+    # Only rows older than the cutoff: anything newer came from a newer run of that worker.
     lost = mark_lost(
         connection,
         and_(
             executions.c.worker_id.in_(dead_hosts.scalar_subquery()),
-            executions.c.started_at < cutoff,
+            executions.c.status_at < cutoff,
         ),
         now,
         f"the worker stopped sending heartbeats for {worker_timeout:g}s while the task ran",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 
 from alembic import command
@@ -56,15 +59,28 @@ def schema_state(connection: Connection) -> SchemaState:
     return SchemaState.OUTDATED if current in known else SchemaState.AHEAD
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to ``revision`` in one transaction per migration run."""
-    with engine.begin() as connection:
+def upgrade(engine: Engine, revision: str = "head", quiet: bool = False) -> None:
+    """Apply every migration up to ``revision`` in one transaction."""
+    with engine.begin() as connection, _alembic_logs(quiet):
         command.upgrade(alembic_config(connection), revision)
+
+
+@contextmanager
+def _alembic_logs(quiet: bool) -> Iterator[None]:
+    # Alembic reports at INFO; at every worker start that is noise in the user's logs.
+    alembic_logger = logging.getLogger("alembic")
+    level = alembic_logger.level
+    if quiet:
+        alembic_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_logger.setLevel(level)
 
 
 def ensure_schema(engine: Engine, create: bool) -> None:
     """Make sure the schema matches the code, creating it when the database is empty."""
-    with engine.connect() as connection:
+    with engine.connect() as connection, _alembic_logs(quiet=True):
         state = schema_state(connection)
         current = current_revision(connection)
         has_tables = inspect(connection).has_table("celery_ops_executions")
@@ -77,7 +93,7 @@ def ensure_schema(engine: Engine, create: bool) -> None:
                 "run `celery -A proj ops db upgrade`"
             )
         try:
-            upgrade(engine)
+            upgrade(engine, quiet=True)
         except Exception:
             # Another process may have created the schema at the same moment.
             with engine.connect() as connection:

@@ -24,8 +24,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from celery_ops.lifecycle import (
     COLUMN_POLICIES,
     LOST,
-    LOST_PROGRESS_DROP,
-    STARTED,
+    REAPABLE,
     TERMINAL_STATUSES,
     ExecutionPatch,
     Policy,
@@ -92,10 +91,10 @@ def add_dropped_events(connection: Connection, hostname: str, count: int) -> Non
 
 
 def close_previous_run(connection: Connection, hostname: str, started_at: datetime) -> int:
-    """A worker restarted under the same name: what its previous run left STARTED is lost."""
-    return _mark_lost(
+    """A worker restarted under the same name: what its previous run held is lost."""
+    return mark_lost(
         connection,
-        and_(executions.c.worker_id == hostname, executions.c.started_at < started_at),
+        and_(executions.c.worker_id == hostname, executions.c.status_at < started_at),
         started_at,
         f"worker {hostname} restarted while the task was running",
     )
@@ -110,15 +109,20 @@ def mark_lost(
 def _mark_lost(
     connection: Connection, condition: ColumnElement[bool], now: datetime, why: str
 ) -> int:
+    drop = case(
+        *((executions.c.status == literal_column(f"'{s}'"), d) for s, d in REAPABLE.items()),
+        else_=0,
+    )
+    # MariaDB assigns left to right: progress must read the status before it changes.
     result = connection.execute(
         update(executions)
-        .where(executions.c.status == STARTED, condition)
-        .values(
-            status=LOST,
-            status_at=now,
-            progress=executions.c.progress - LOST_PROGRESS_DROP,
-            error_type="WorkerLost",
-            error_message=why,
+        .where(executions.c.status.in_(list(REAPABLE)), condition)
+        .ordered_values(
+            (executions.c.progress, executions.c.progress - drop),
+            (executions.c.status, LOST),
+            (executions.c.status_at, now),
+            (executions.c.error_type, "WorkerLost"),
+            (executions.c.error_message, why),
         )
     )
     return int(result.rowcount or 0)

@@ -6,13 +6,13 @@ import socket
 import time
 from collections.abc import Callable
 
-from sqlalchemy import func, select
-
-from celery_ops.store.models import executions
 from helpers.services import RABBITMQ_BROKER, REDIS_BROKER, require
 from helpers.throwaway_postgres import ThrowawayPostgres
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
+from sqlalchemy import func, select
+
+from celery_ops.store.models import executions
 
 
 def status_of(app: ExternalApp, task_id: str) -> str | None:

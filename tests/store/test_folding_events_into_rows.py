@@ -180,3 +180,24 @@ class TestPayloads:
         row = store.execution("u")
         assert row is not None
         assert "日本語 ünïcode 🎉" in row["args"] and "ø" in row["kwargs"]
+
+
+class TestValuesTheDatabaseWouldRefuse:
+    def test_nul_bytes_and_over_long_names_are_stored_not_refused(self, store: Store) -> None:
+        write(
+            store,
+            event(
+                "t1",
+                "failed",
+                "FAILURE",
+                error_type="E" * 300,
+                error_message="bad\x00byte",
+                tenant_id="t" * 300,
+                queue="q\x00",
+            ),
+        )
+        row = store.execution("t1")
+        assert row is not None
+        assert len(row["tenant_id"]) == 255 and row["tenant_id"].endswith("…")
+        assert len(row["error_type"]) == 255
+        assert row["error_message"] == "bad\\u0000byte" and row["queue"] == "q\\u0000"
