@@ -1,0 +1,22 @@
+"""What `pip install .` ships: the migrations and the typing marker, not only the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import celery_ops
+from celery_ops.store.schema import head_revision
+from helpers.services import IN_CI
+
+
+def test_the_installed_package_carries_its_migrations_and_py_typed() -> None:
+    package = Path(celery_ops.__file__).parent
+    assert (package / "py.typed").exists()
+    assert (package / "store" / "migrations" / "env.py").exists()
+    assert list((package / "store" / "migrations" / "versions").glob("0001_*.py"))
+    assert head_revision() == "0001"
+
+
+def test_ci_runs_against_the_installed_package_not_the_source_tree() -> None:
+    if IN_CI:
+        assert "site-packages" in celery_ops.__file__, celery_ops.__file__
