@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers.services import IN_CI
+
 import celery_ops
 from celery_ops.store.schema import head_revision
-from helpers.services import IN_CI
 
 
 def test_the_installed_package_carries_its_migrations_and_py_typed() -> None:

@@ -165,22 +165,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("celery_ops_executions", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_celery_ops_executions_group_id"), ["group_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_celery_ops_executions_parent_id"), ["parent_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_celery_ops_executions_published_at"), ["published_at"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_celery_ops_executions_queue"), ["queue"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_celery_ops_executions_root_id"), ["root_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_celery_ops_executions_schedule_name"), ["schedule_name"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_celery_ops_executions_status_status_at"),
             ["status", "status_at"],
             unique=False,
@@ -189,9 +173,6 @@ def upgrade() -> None:
             batch_op.f("ix_celery_ops_executions_task_name_status_at"),
             ["task_name", "status_at"],
             unique=False,
-        )
-        batch_op.create_index(
-            batch_op.f("ix_celery_ops_executions_tenant_id"), ["tenant_id"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_celery_ops_executions_worker_id_status"),
@@ -239,15 +220,8 @@ def downgrade() -> None:
     op.drop_table("celery_ops_workers")
     with op.batch_alter_table("celery_ops_executions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_celery_ops_executions_worker_id_status"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_executions_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_celery_ops_executions_task_name_status_at"))
         batch_op.drop_index(batch_op.f("ix_celery_ops_executions_status_status_at"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_executions_schedule_name"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_executions_root_id"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_executions_queue"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_executions_published_at"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_executions_parent_id"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_executions_group_id"))
 
     op.drop_table("celery_ops_executions")
     with op.batch_alter_table("celery_ops_events", schema=None) as batch_op:
