@@ -184,9 +184,13 @@ class ExecutionRecorder:
                     logger.warning("celery-ops: periodic job %s failed: %s", job.run, exc)
 
     def _write_buffer(self) -> bool:
-        """Write everything buffered, batch by batch; False when the store refused a batch."""
+        """Write what is buffered, full batches first; False when the store refused a batch."""
         buffer = self._buffer
-        while buffer or self._unreported_drops:
+        # One partial batch per wake-up at most: under load, writing again as soon as a few
+        # events arrived would turn the flusher into a loop of tiny, costly transactions.
+        partial_written = False
+        while (buffer or self._unreported_drops) and not partial_written:
+            partial_written = len(buffer) < self.config.flush_batch
             taken = [buffer.popleft() for _ in range(min(len(buffer), self.config.flush_batch))]
             self._in_flight = len(taken)
             started = time.perf_counter()

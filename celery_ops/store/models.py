@@ -82,7 +82,7 @@ class ExecutionEventRow(Base):
     """Append-only timeline: one row per lifecycle event of a task id."""
 
     __tablename__ = "celery_ops_events"
-    __table_args__ = (Index(None, "task_id", "at"), Index(None, "at"), TABLE_OPTIONS)
+    __table_args__ = (Index(None, "task_id", "at"), TABLE_OPTIONS)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(NAME)

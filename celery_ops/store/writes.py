@@ -178,6 +178,7 @@ def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
 
 
 def _execution_set_clause(new: Any) -> SetClause:
+    """The upsert's SET clause: ``celery_ops.lifecycle``'s folding rules, in SQL."""
     t = executions.c
     # Constants inlined: executemany() cannot expand an IN list per row.
     not_terminal = and_(
@@ -217,14 +218,27 @@ def _upsert(
     key: str,
     set_clause: Callable[[Any], SetClause],
 ) -> None:
-    dialect = connection.dialect.name
+    connection.execute(_upsert_statement(connection.dialect.name, table, key, set_clause), rows)
+
+
+# Building the statement is pure Python work on every flush (the execution upsert has some
+# thirty CASE expressions): build it once per dialect, table and clause.
+_statements: dict[tuple[str, str, Callable[[Any], SetClause]], Any] = {}
+
+
+def _upsert_statement(
+    dialect: str, table: Table, key: str, set_clause: Callable[[Any], SetClause]
+) -> Any:
+    cache_key = (dialect, table.name, set_clause)
+    statement = _statements.get(cache_key)
+    if statement is not None:
+        return statement
     if dialect in ("mysql", "mariadb"):
         my_stmt = mysql.insert(table)
-        connection.execute(my_stmt.on_duplicate_key_update(set_clause(my_stmt.inserted)), rows)
-        return
-    if dialect == "postgresql":
+        statement = my_stmt.on_duplicate_key_update(set_clause(my_stmt.inserted))
+    elif dialect == "postgresql":
         pg_stmt = postgresql.insert(table)
-        statement: Any = pg_stmt.on_conflict_do_update(
+        statement = pg_stmt.on_conflict_do_update(
             index_elements=[key], set_=dict(set_clause(pg_stmt.excluded))
         )
     elif dialect == "sqlite":
@@ -236,4 +250,9 @@ def _upsert(
         raise NotImplementedError(
             f"celery-ops supports SQLite, PostgreSQL and MariaDB/MySQL, not {dialect}"
         )
-    connection.execute(statement, rows)
+    if set_clause in _CACHEABLE:
+        _statements[cache_key] = statement
+    return statement
+
+
+_CACHEABLE = frozenset({_execution_set_clause})

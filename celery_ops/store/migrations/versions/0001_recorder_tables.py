@@ -68,7 +68,6 @@ def upgrade() -> None:
         mysql_engine="InnoDB",
     )
     with op.batch_alter_table("celery_ops_events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_celery_ops_events_at"), ["at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_celery_ops_events_task_id_at"), ["task_id", "at"], unique=False
         )
@@ -226,7 +225,6 @@ def downgrade() -> None:
     op.drop_table("celery_ops_executions")
     with op.batch_alter_table("celery_ops_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_celery_ops_events_task_id_at"))
-        batch_op.drop_index(batch_op.f("ix_celery_ops_events_at"))
 
     op.drop_table("celery_ops_events")
     op.drop_table("celery_ops_definitions")
