@@ -65,31 +65,19 @@ class WorkerSignalHandlers:
         self.ops.start_reaper()
 
     def _heartbeat(self) -> None:
-        hostname = self.ops.hostname
-        if hostname:
-            self.ops.recorder.record(
-                WorkerReport(
-                    hostname,
-                    time.time(),
-                    online=True,
-                    values={"tasks_processed": _tasks_processed()},
-                )
-            )
+        self._report_status(online=True)
 
     def worker_shutdown(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app:
             return
+        self._report_status(online=False)
+        self.ops.recorder.close()
+
+    def _report_status(self, online: bool) -> None:
         hostname = self.ops.hostname
         if hostname:
-            self.ops.recorder.record(
-                WorkerReport(
-                    hostname,
-                    time.time(),
-                    online=False,
-                    values={"tasks_processed": _tasks_processed()},
-                )
-            )
-        self.ops.recorder.close()
+            values = {"tasks_processed": _tasks_processed()}
+            self.ops.recorder.record(WorkerReport(hostname, time.time(), online, values))
 
     def worker_process_shutdown(self, **_: Any) -> None:
         # A pool child about to exit writes what it still holds.
