@@ -84,11 +84,33 @@ class Run:
     worker_cpu_s: float | None = None  # CPU of the worker's process group, ready -> recorded
     flush_s: float | None = None  # publish workload: wait for the producer's buffer to drain
     loadavg: float | None = None  # 1-min load average when the run started
+    code: str | None = None  # celery-ops commit when the run started ("+dirty": uncommitted)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class BenchError(RuntimeError):
     pass
+
+
+def code_version() -> str:
+    """The commit of the celery-ops checkout (installed editable: what new processes import)."""
+    repo = BENCH_DIR.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "celery_ops"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 # Stores
@@ -268,7 +290,9 @@ class Bench:
     # One worker run
 
     def worker_run(self, workload: str, config: str, round_no: int, tasks: int) -> Run:
-        run = Run(workload, config, round_no, tasks, loadavg=os.getloadavg()[0])
+        run = Run(
+            workload, config, round_no, tasks, loadavg=os.getloadavg()[0], code=code_version()
+        )
         run_id = uuid.uuid4().hex[:8]
         url = self.store_url(config, run_id)
         self.reset(config, url)
@@ -383,7 +407,9 @@ class Bench:
     # The producer
 
     def publish_run(self, config: str, round_no: int, tasks: int) -> Run:
-        run = Run("publish", config, round_no, tasks, loadavg=os.getloadavg()[0])
+        run = Run(
+            "publish", config, round_no, tasks, loadavg=os.getloadavg()[0], code=code_version()
+        )
         url = self.store_url(config, "publish")
         self.reset(config, url)
         result = self.publish(self.env(config, url), tasks, "noop", warmup=self.options.warmup)
@@ -544,6 +570,11 @@ def print_table(rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> Non
         f"{'workload':8} {'config':8} {'runs':>4} {'median/s':>9} {'min/s':>8} {'max/s':>8} "
         f"{'x plain':>7} {'rec. lag':>8} {'incl.rec/s':>10} {'cpu us/task':>11}"
     )
+    legend = (
+        "rec. lag: all tasks completed -> all SUCCESS rows in the store (publish: the "
+        "producer's final flush)\nincl.rec/s: tasks / (worker ready -> all recorded); "
+        "cpu us/task: CPU of the worker's process group, ready -> done (or recorded)"
+    )
     print()
     print(header)
     print("-" * len(header))
@@ -560,6 +591,7 @@ def print_table(rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> Non
             f"{_fmt(r['rate_incl_recording_median'], '10.1f')} "
             f"{_fmt(r['worker_cpu_us_per_task_median'], '11.0f')}"
         )
+    print(legend)
     print()
     for check in checks:
         met = {True: "MET", False: "MISSED", None: "n/a"}[check["met"]]
@@ -655,6 +687,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", help="write every run, the summary and the environment here")
     parser.add_argument("--log-dir", help="keep the worker logs (and SQLite files) here")
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: print the table of earlier --json files (their runs are pooled)",
+    )
     options = parser.parse_args(argv)
     options.configs = _choices(options.configs, CONFIGS, parser, "--configs")
     options.workloads = _choices(options.workloads, WORKLOADS, parser, "--workloads")
@@ -671,8 +709,35 @@ def _choices(value: str, allowed: tuple[str, ...], parser: Any, flag: str) -> li
     return [v for v in allowed if v in chosen]
 
 
+def summarize_files(paths: list[str]) -> int:
+    runs = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        runs += [Run(**run) for run in data["runs"]]
+        env = data["environment"]
+        print(
+            f"{path}: {len(data['runs'])} runs, {data['duration_s'] / 60:.1f} min, "
+            f"nproc={env['nproc']}, options: rounds={data['options']['rounds']} "
+            f"noop={data['options']['noop_tasks']} sleep={data['options']['sleep_tasks']} "
+            f"publish={data['options']['publish_tasks']}"
+        )
+    rows = summarize(runs)
+    print_table(rows, verdicts(rows))
+    _report_versions(runs)
+    return 0
+
+
+def _report_versions(runs: list[Run]) -> None:
+    versions = sorted({run.code or "unknown" for run in runs})
+    print(f"celery-ops code measured: {', '.join(versions)}")
+    if len(versions) > 1:
+        print("WARNING: the celery-ops code changed during these runs; the figures mix versions")
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    if options.summarize:
+        return summarize_files(options.summarize)
     signal.signal(signal.SIGTERM, _on_signal)
     if "pg" in options.configs or "publish" in options.workloads:
         ensure_database(options.pg_url)
@@ -703,6 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize(bench.runs)
     checks = verdicts(rows)
     print_table(rows, checks)
+    _report_versions(bench.runs)
     if options.json:
         path = Path(options.json)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
 from celery_ops.batching import fold_events
 from celery_ops.config import OpsConfig
 from celery_ops.events import RecorderEvent
@@ -184,31 +186,36 @@ class ExecutionRecorder:
                     logger.warning("celery-ops: periodic job %s failed: %s", job.run, exc)
 
     def _write_buffer(self) -> bool:
-        """Write what is buffered, full batches first; False when the store refused a batch."""
+        """Write what is buffered, full batches first; False when the store is unreachable."""
         buffer = self._buffer
         # One partial batch per wake-up at most: under load, writing again as soon as a few
         # events arrived would turn the flusher into a loop of tiny, costly transactions.
         partial_written = False
-        while (buffer or self._unreported_drops) and not partial_written:
+        while (buffer or self._reportable_drops()) and not partial_written:
             partial_written = len(buffer) < self.config.flush_batch
             taken = [buffer.popleft() for _ in range(min(len(buffer), self.config.flush_batch))]
             self._in_flight = len(taken)
             started = time.perf_counter()
             try:
                 self._check_schema()
-                batch = fold_events(
-                    taken, self.config.max_payload_bytes, self.config.store_message_args
-                )
-                if self._unreported_drops and self.hostname:
-                    batch.dropped_on, batch.dropped = self.hostname, self._unreported_drops
-                self.store.write(batch)
+                try:
+                    self._write(taken)
+                except Exception as exc:
+                    if not _rejected_as_data(exc):
+                        raise
+                    # The database is up but refuses something in this batch: find it and
+                    # drop it alone, loudly; keep the rest.
+                    self.stats.failed_writes += 1
+                    self._write_one_by_one(taken)
             except Exception as exc:
+                cause: BaseException = exc
+                if isinstance(exc, _StoreUnreachable):
+                    taken, cause = exc.unwritten, exc.__cause__ or exc
                 buffer.extendleft(reversed(taken))
                 self._in_flight = 0
                 self.stats.failed_writes += 1
-                self._report_failure(exc)
+                self._report_failure(cause)
                 return False
-            self._unreported_drops = 0
             self._in_flight = 0
             self.stats.written += len(taken)
             self.stats.batches += 1
@@ -221,12 +228,40 @@ class ExecutionRecorder:
                 self._failing_since = None
         return True
 
+    def _reportable_drops(self) -> int:
+        # Drops are reported on the worker's row; a producer has none and only logs them.
+        return self._unreported_drops if self.hostname else 0
+
+    def _write(self, events: list[RecorderEvent]) -> None:
+        batch = fold_events(events, self.config.max_payload_bytes, self.config.store_message_args)
+        drops = self._reportable_drops()
+        if drops:
+            batch.dropped_on, batch.dropped = self.hostname, drops
+        self.store.write(batch)
+        self._unreported_drops -= drops
+
+    def _write_one_by_one(self, events: list[RecorderEvent]) -> None:
+        """Write each event alone; one the store refuses is dropped, counted and logged."""
+        for index, event in enumerate(events):
+            try:
+                self._write([event])
+            except Exception as exc:
+                if not _rejected_as_data(exc):
+                    raise _StoreUnreachable(events[index:]) from exc
+                self.stats.dropped += 1
+                self._unreported_drops += 1
+                logger.error(
+                    "celery-ops: the store refused an event, which is dropped: %r (%s)",
+                    event,
+                    _one_line(exc),
+                )
+
     def _check_schema(self) -> None:
         if not self._schema_checked:
             self.store.ensure_schema(create=self.config.create_schema)
             self._schema_checked = True
 
-    def _report_failure(self, exc: Exception) -> None:
+    def _report_failure(self, exc: BaseException) -> None:
         if self._failing_since is None:
             self._failing_since = time.monotonic()
             level = logging.ERROR if isinstance(exc, SchemaError) else logging.WARNING
@@ -240,7 +275,22 @@ class ExecutionRecorder:
             )
 
 
-def _one_line(exc: Exception) -> str:
+class _StoreUnreachable(Exception):
+    """The store went away while a refused batch was being written event by event."""
+
+    def __init__(self, unwritten: list[RecorderEvent]) -> None:
+        super().__init__(f"{len(unwritten)} event(s) not written")
+        self.unwritten = unwritten
+
+
+def _rejected_as_data(exc: Exception) -> bool:
+    """The database answered, and refused the values (not an outage, not the schema)."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
+def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 

@@ -114,3 +114,23 @@ def test_only_the_app_given_to_init_app_is_recorded(tmp_path: Path) -> None:
     ops.recorder.close()
     recorded.close()
     other.close()
+
+
+def test_an_event_the_database_refuses_is_dropped_alone_and_logged(
+    new_database, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = new_database("postgresql")
+    recorder = recorder_for(url)
+    bad = published("bad")
+    bad.values["priority"] = 2**40  # out of range for an INTEGER column: the server refuses it
+    with caplog.at_level(logging.ERROR, logger="celery_ops.recorder"):
+        for event in (published("before"), bad, published("after")):
+            recorder.record(event)
+        assert recorder.flush(timeout=30)
+    store = Store(url)
+    assert store.execution("before") is not None and store.execution("after") is not None
+    assert store.execution("bad") is None
+    assert recorder.stats.dropped == 1 and recorder.healthy
+    assert any("the store refused an event, which is dropped" in m for m in caplog.messages)
+    recorder.close()
+    store.dispose()
