@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +38,21 @@ SetClause = list[tuple[str, Any]]
 
 
 def upsert_executions(connection: Connection, patches: Iterable[ExecutionPatch]) -> int:
-    """Fold each patch into its row with the rules of ``celery_ops.lifecycle``."""
-    rows = [_execution_row(patch) for patch in patches]
-    if rows:
-        _upsert(connection, executions, rows, "task_id", _execution_set_clause)
-    return len(rows)
+    """Fold each patch into its row with the rules of ``celery_ops.lifecycle``.
+
+    A patch carries only the columns its events knew (a pool process knows nothing of the
+    arguments, a producer nothing of the result), and an absent column is a no-op under every
+    rule. Rows are grouped by the columns they carry, so each statement sends and evaluates
+    only those: a handful of shapes, each built once.
+    """
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for patch in patches:
+        row = _execution_row(patch)
+        groups.setdefault(frozenset(row), []).append(row)
+    for columns, rows in groups.items():
+        set_clause = functools.partial(_execution_set_clause, columns=columns)
+        _upsert(connection, executions, rows, "task_id", set_clause, cache_as=columns)
+    return sum(len(rows) for rows in groups.values())
 
 
 def append_timeline(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -167,9 +178,8 @@ def _replace_all(row: dict[str, Any]) -> Callable[[Any], SetClause]:
 
 
 def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(COLUMN_POLICIES)
-    row.update(patch.values)
-    row["attempts"] = row["attempts"] or 0
+    row: dict[str, Any] = {k: v for k, v in patch.values.items() if v is not None}
+    row["attempts"] = row.get("attempts") or 0
     row["task_id"] = patch.task_id
     row["status"] = patch.status
     row["progress"] = patch.progress
@@ -177,7 +187,7 @@ def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
     return row
 
 
-def _execution_set_clause(new: Any) -> SetClause:
+def _execution_set_clause(new: Any, columns: frozenset[str]) -> SetClause:
     """The upsert's SET clause: ``celery_ops.lifecycle``'s folding rules, in SQL."""
     t = executions.c
     # Constants inlined: executemany() cannot expand an IN list per row.
@@ -187,6 +197,8 @@ def _execution_set_clause(new: Any) -> SetClause:
     applies = or_(new.progress > t.progress, and_(new.progress == t.progress, not_terminal))
     clause: SetClause = []
     for name, policy in COLUMN_POLICIES.items():
+        if name not in columns:
+            continue
         current = t[name]
         incoming = new[name]
         if policy is Policy.SUM:
@@ -217,42 +229,40 @@ def _upsert(
     rows: list[dict[str, Any]],
     key: str,
     set_clause: Callable[[Any], SetClause],
+    cache_as: Hashable | None = None,
 ) -> None:
-    connection.execute(_upsert_statement(connection.dialect.name, table, key, set_clause), rows)
+    dialect = connection.dialect.name
+    statement = None
+    if cache_as is not None:
+        statement = _statements.get((dialect, table.name, cache_as))
+    if statement is None:
+        statement = _upsert_statement(dialect, table, key, set_clause)
+        if cache_as is not None:
+            _statements[(dialect, table.name, cache_as)] = statement
+    connection.execute(statement, rows)
 
 
-# Building the statement is pure Python work on every flush (the execution upsert has some
-# thirty CASE expressions): build it once per dialect, table and clause.
-_statements: dict[tuple[str, str, Callable[[Any], SetClause]], Any] = {}
+# Building the statement is pure Python work (the execution upsert has up to some thirty CASE
+# expressions): statements that recur on every flush are built once.
+_statements: dict[tuple[str, str, Hashable], Any] = {}
 
 
 def _upsert_statement(
     dialect: str, table: Table, key: str, set_clause: Callable[[Any], SetClause]
 ) -> Any:
-    cache_key = (dialect, table.name, set_clause)
-    statement = _statements.get(cache_key)
-    if statement is not None:
-        return statement
     if dialect in ("mysql", "mariadb"):
         my_stmt = mysql.insert(table)
-        statement = my_stmt.on_duplicate_key_update(set_clause(my_stmt.inserted))
-    elif dialect == "postgresql":
+        return my_stmt.on_duplicate_key_update(set_clause(my_stmt.inserted))
+    if dialect == "postgresql":
         pg_stmt = postgresql.insert(table)
-        statement = pg_stmt.on_conflict_do_update(
+        return pg_stmt.on_conflict_do_update(
             index_elements=[key], set_=dict(set_clause(pg_stmt.excluded))
         )
-    elif dialect == "sqlite":
+    if dialect == "sqlite":
         lite_stmt = sqlite.insert(table)
-        statement = lite_stmt.on_conflict_do_update(
+        return lite_stmt.on_conflict_do_update(
             index_elements=[key], set_=dict(set_clause(lite_stmt.excluded))
         )
-    else:
-        raise NotImplementedError(
-            f"celery-ops supports SQLite, PostgreSQL and MariaDB/MySQL, not {dialect}"
-        )
-    if set_clause in _CACHEABLE:
-        _statements[cache_key] = statement
-    return statement
-
-
-_CACHEABLE = frozenset({_execution_set_clause})
+    raise NotImplementedError(
+        f"celery-ops supports SQLite, PostgreSQL and MariaDB/MySQL, not {dialect}"
+    )
