@@ -66,6 +66,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # Targets of the issue: ratio of celery-ops (PostgreSQL store) to plain Celery.
 TARGETS = {"noop": 0.90, "sleep": 0.95, "publish": 0.90}
+# "Clearly faster than Celery's result backend", as we read it: at least 25 % more tasks/s.
+CLEARLY_FASTER = 1.25
 
 
 @dataclass
@@ -550,9 +552,9 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append(
                 {
                     "target": f"{workload}: celery-ops (PostgreSQL) clearly faster than the "
-                    "result backend",
+                    f"result backend (>= {CLEARLY_FASTER:.2f} x its tasks/s)",
                     "ratio": speedup,
-                    "met": speedup >= 1.10,
+                    "met": speedup >= CLEARLY_FASTER,
                 }
             )
     return out
@@ -728,7 +730,7 @@ def summarize_files(paths: list[str]) -> int:
 
 
 def _report_versions(runs: list[Run]) -> None:
-    versions = sorted({run.code or "unknown" for run in runs})
+    versions = sorted({run.code or "not recorded" for run in runs})
     print(f"celery-ops code measured: {', '.join(versions)}")
     if len(versions) > 1:
         print("WARNING: the celery-ops code changed during these runs; the figures mix versions")
