@@ -8,7 +8,6 @@ operator can retry the task.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,13 +137,3 @@ def describe_exception(exc: BaseException | None) -> tuple[str | None, str | Non
     except Exception:
         message = _safe_repr(exc)
     return type(exc).__name__, message
-
-
-def loads_or_none(text: str | None) -> Any:
-    """Parse stored JSON text; None when the column holds a repr or a truncated value."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
