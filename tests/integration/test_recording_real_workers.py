@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -138,4 +137,3 @@ def test_a_task_sent_by_a_producer_without_celery_ops_is_recorded_by_the_worker(
     row = finished(app, result.id, "SUCCESS", published=False)
     assert row["args"] == "[4, 5]" and row["published_at"] is None and row["received_at"]
     plain.close()
-    time.sleep(0)
