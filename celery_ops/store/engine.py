@@ -36,12 +36,7 @@ def create_store_engine(url: str) -> Engine:
         kwargs["pool_recycle"] = 3600
     kwargs["pool_size"] = 2
     kwargs["max_overflow"] = 2
-    engine = create_engine(parsed, **kwargs)
-    if backend == "postgresql":
-        # Batches are written with executemany(): let SQLAlchemy send them as multi-row
-        # INSERTs (as it does for psycopg2) instead of one pipelined statement per row.
-        engine.dialect.use_insertmanyvalues_wo_returning = True
-    return engine
+    return create_engine(parsed, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
