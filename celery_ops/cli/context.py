@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.engine import make_url
 
-from celery_ops.extension import CeleryOps, _extensions, init_app
+from celery_ops.extension import CeleryOps, init_app
 
 
 def current_ops() -> CeleryOps:
@@ -17,9 +17,9 @@ def current_ops() -> CeleryOps:
     app = getattr(ctx.find_root().obj, "app", None)
     if app is None:
         fail("no Celery app: run this as `celery -A proj ops ...`")
-    ops = _extensions.get(app)
-    # The app module may not call init_app (e.g. a pure producer): administration still works.
-    return ops if ops is not None else init_app(app)
+    # init_app returns the app's existing CeleryOps; an app module that never called it
+    # (e.g. a pure producer's) still gets one, so administration works everywhere.
+    return init_app(app)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

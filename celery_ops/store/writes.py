@@ -123,12 +123,7 @@ def close_previous_run(connection: Connection, hostname: str, started_at: dateti
 def mark_lost(
     connection: Connection, condition: ColumnElement[bool], now: datetime, why: str
 ) -> int:
-    return _mark_lost(connection, condition, now, why)
-
-
-def _mark_lost(
-    connection: Connection, condition: ColumnElement[bool], now: datetime, why: str
-) -> int:
+    """Turn the RECEIVED and STARTED rows matching ``condition`` into LOST."""
     drop = case(
         *((executions.c.status == literal_column(f"'{s}'"), d) for s, d in REAPABLE.items()),
         else_=0,
@@ -171,12 +166,8 @@ def upsert_definitions(
         row["workers"] = json.dumps(sorted(hosts))
         row["last_seen"] = at
         row["first_seen"] = existing.first_seen if existing and existing.first_seen else at
-        if existing:
-            connection.execute(
-                update(definitions).where(definitions.c.name == definition["name"]).values(row)
-            )
-        else:
-            _upsert(connection, definitions, [row], "name", _replace_all(row))
+        # An upsert, not an UPDATE of a row read above: another worker may insert it meanwhile.
+        _upsert(connection, definitions, [row], "name", _replace_all(row))
 
 
 def _replace_all(row: dict[str, Any]) -> Callable[[Any], SetClause]:
