@@ -29,6 +29,11 @@ class OpsConfig:
     retention: Mapping[str, float] = field(default_factory=dict)
     create_schema: bool = DEFAULTS["ops_create_schema"]
     shutdown_flush_timeout: float = DEFAULTS["ops_shutdown_flush_timeout"]
+    beat_poll_interval: float = DEFAULTS["ops_beat_poll_interval"]
+    beat_batch_size: int = DEFAULTS["ops_beat_batch_size"]
+    beat_claim_timeout: float = DEFAULTS["ops_beat_claim_timeout"]
+    beat_misfire_grace: float = DEFAULTS["ops_beat_misfire_grace"]
+    beat_run_history: float = parse_duration(DEFAULTS["ops_beat_run_history"])
 
     @classmethod
     def resolve(cls, conf: Mapping[str, Any], overrides: Mapping[str, Any]) -> OpsConfig:
@@ -68,6 +73,17 @@ class OpsConfig:
                 retention=_retention(pick("retention")),
                 create_schema=bool(pick("create_schema")),
                 shutdown_flush_timeout=float(pick("shutdown_flush_timeout")),
+                beat_poll_interval=_positive(
+                    float(pick("beat_poll_interval")), "ops_beat_poll_interval"
+                ),
+                beat_batch_size=int(_positive(int(pick("beat_batch_size")), "ops_beat_batch_size")),
+                beat_claim_timeout=_positive(
+                    float(pick("beat_claim_timeout")), "ops_beat_claim_timeout"
+                ),
+                beat_misfire_grace=_positive(
+                    float(pick("beat_misfire_grace")), "ops_beat_misfire_grace"
+                ),
+                beat_run_history=parse_duration(pick("beat_run_history")),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ConfigurationError):

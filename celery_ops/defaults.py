@@ -81,6 +81,34 @@ SETTINGS: tuple[Setting, ...] = (
         "`celery -A proj ops db upgrade` before starting workers.",
     ),
     Setting(
+        "ops_beat_poll_interval",
+        1.0,
+        "Longest time DatabaseScheduler sleeps between two looks at the schedules table: an "
+        "edit made while it sleeps takes effect within this many seconds.",
+    ),
+    Setting(
+        "ops_beat_batch_size",
+        500,
+        "Due schedules one beat claims and sends per round trip to the database.",
+    ),
+    Setting(
+        "ops_beat_claim_timeout",
+        30.0,
+        "Seconds after which a due time claimed by a beat that never sent it (it died "
+        "between the two) is sent by another beat, under the same task id.",
+    ),
+    Setting(
+        "ops_beat_misfire_grace",
+        60.0,
+        "For schedules with misfire policy 'skip': a due time later than this many seconds "
+        "is not sent. Policy 'once' (the default) sends the latest missed due time once.",
+    ),
+    Setting(
+        "ops_beat_run_history",
+        "30d",
+        "How long `celery ops retention` keeps the celery_ops_schedule_runs history.",
+    ),
+    Setting(
         "ops_shutdown_flush_timeout",
         10.0,
         "Seconds a process waits at exit for its buffered events to be written.",

@@ -9,6 +9,7 @@ import weakref
 from typing import Any
 
 from celery_ops import signals
+from celery_ops.beat.schedules import Schedules
 from celery_ops.config import OpsConfig
 from celery_ops.recorder import ExecutionRecorder
 from celery_ops.store import Store
@@ -61,6 +62,11 @@ class CeleryOps:
                     atexit.register(recorder.close)
                     self._recorder = recorder
         return self._recorder
+
+    @property
+    def schedules(self) -> Schedules:
+        """Create, change and trigger the schedules that DatabaseScheduler fires."""
+        return Schedules(self)
 
     def start_reaper(self) -> None:
         """Run the lost-work reaper in this process, on the recorder's thread."""

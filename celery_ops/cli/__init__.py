@@ -6,6 +6,7 @@ import click
 
 from celery_ops.cli.db import db
 from celery_ops.cli.executions import purge, retention, show
+from celery_ops.cli.schedules import schedules
 
 
 @click.group(name="ops")
@@ -17,5 +18,6 @@ ops.add_command(db)
 ops.add_command(purge)
 ops.add_command(retention)
 ops.add_command(show)
+ops.add_command(schedules)
 
 __all__ = ["ops"]

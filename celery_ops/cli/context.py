@@ -6,9 +6,9 @@ import json
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy.engine import make_url
 
 from celery_ops.extension import CeleryOps, init_app
+from celery_ops.store.database import redact_url
 
 
 def current_ops() -> CeleryOps:
@@ -29,11 +29,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password, for messages; the raw text if it does not parse."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
+    """The URL without its password, for messages."""
+    return redact_url(url)
 
 
 def one_line(exc: BaseException) -> str:

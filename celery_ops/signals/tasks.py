@@ -16,16 +16,17 @@ from typing import TYPE_CHECKING, Any
 from celery_ops import lifecycle as states
 from celery_ops.batching import to_datetime
 from celery_ops.events import ExecutionEvent
+from celery_ops.headers import (
+    RETRIED_FROM_HEADER,
+    SCHEDULE_HEADER,
+    SENT_AT_HEADER,
+    TENANT_HEADER,
+)
 from celery_ops.payload import Arguments, describe_exception
 
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
 
-#: Message headers celery-ops reads; producers may set the first one themselves.
-TENANT_HEADER = "tenant_id"
-SENT_AT_HEADER = "celery_ops_sent_at"
-SCHEDULE_HEADER = "celery_ops_schedule"
-RETRIED_FROM_HEADER = "celery_ops_retried_from"
 
 # before_task_publish names no app: the app's own send_task marks which app is sending, and
 # the event built before publishing is recorded only once the message has really been sent.

@@ -11,11 +11,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from celery_ops.lifecycle import ExecutionPatch
 from celery_ops.store import maintenance, queries, schema, writes
 from celery_ops.store.engine import create_store_engine
 from celery_ops.store.maintenance import ReapResult
+from celery_ops.store.schedules import ScheduleStore
 
 
 @dataclass(slots=True)
@@ -58,6 +60,16 @@ class Store:
                 if self._engine is None:
                     self._engine = create_store_engine(self.url)
         return self._engine
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return redact_url(self.url)
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        """The schedules and their runs (beat and the schedule write path)."""
+        return ScheduleStore(self.engine)
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -125,6 +137,14 @@ class Store:
     ) -> int:
         condition = maintenance.purge_condition(_cutoff(age_seconds), statuses)
         return maintenance.purge_executions(self.engine, condition, chunk_size, on_chunk)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password; the part after any ``@`` if it does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
 
 
 def _after_fork(ref: weakref.ref[Store]) -> None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from celery_ops.store.types import BigId, LongText, UTCDateTime
@@ -133,7 +144,81 @@ class TaskDefinition(Base):
     workers: Mapped[str | None] = mapped_column(Text)
 
 
+class Schedule(Base):
+    """A periodic or one-off task that beat sends; edited live through celery_ops.beat."""
+
+    __tablename__ = "celery_ops_schedules"
+    # Beat's only query per tick: enabled rows by due time.
+    __table_args__ = (
+        Index(None, "enabled", "next_run_at"),
+        {**TABLE_OPTIONS, "sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    task: Mapped[str] = mapped_column(NAME)
+    # NULL in args, kwargs, options, timezone and misfire means the default (none, the
+    # app's time zone, "once"), so a row written by plain SQL needs only the timing.
+    args: Mapped[str | None] = mapped_column(LongText)
+    kwargs: Mapped[str | None] = mapped_column(LongText)
+    queue: Mapped[str | None] = mapped_column(NAME)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    options: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    cron_expression: Mapped[str | None] = mapped_column(String(255))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    interval_seconds: Mapped[float | None] = mapped_column(Float)
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    misfire: Mapped[str | None] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_runs: Mapped[int | None] = mapped_column(Integer)
+    total_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # NULL on an enabled row means "not computed yet": beat computes it (rows written by SQL).
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_task_id: Mapped[str | None] = mapped_column(NAME)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    # Where the definition comes from: "user" (CLI, dashboard, API), "config" (the app's
+    # beat_schedule, re-synced at every beat start) or "redbeat" (imported).
+    source: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ScheduleRun(Base):
+    """One due time of one schedule, claimed by a beat before it is sent.
+
+    The unique ``(schedule_id, due_at)`` is what makes a due time fire once however many
+    beats run: a beat sends only the runs its own insert created.
+    """
+
+    __tablename__ = "celery_ops_schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "due_at"),
+        # Claims whose beat died before sending them: few rows with sent_at NULL.
+        Index(None, "sent_at", "claimed_at"),
+        TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[int] = mapped_column(BigId)
+    schedule_name: Mapped[str] = mapped_column(NAME)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(NAME)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    task_id: Mapped[str] = mapped_column(NAME)
+    # "schedule" for a due time, "manual" for `schedules run` / "run now".
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 executions = cast(Table, Execution.__table__)
 execution_events = cast(Table, ExecutionEventRow.__table__)
 workers = cast(Table, Worker.__table__)
 definitions = cast(Table, TaskDefinition.__table__)
+schedules = cast(Table, Schedule.__table__)
+schedule_runs = cast(Table, ScheduleRun.__table__)

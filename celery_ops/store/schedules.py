@@ -1,0 +1,409 @@
+"""Schedules and their runs: every query beat and the schedule write path make.
+
+Rows travel as plain dicts keyed by column name; what the values mean is ``celery_ops.beat``'s
+business. The one rule kept here is the claim: a due time is fired by the beat whose insert
+of ``(schedule_id, due_at)`` into the runs table succeeded, and by no one else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from celery_ops.store.models import definitions, executions, schedule_runs, schedules
+
+# Keep IN lists and multi-row statements well under every backend's parameter limit.
+_CHUNK = 500
+
+
+class DuplicateName(ValueError):
+    """A schedule with this name already exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A due time this beat won: send ``task_id`` for ``schedule_id``, then mark run ``id``."""
+
+    id: int
+    schedule_id: int
+    due_at: datetime
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """The state of a schedule row after one of its due times was handled."""
+
+    schedule_id: int
+    expected_next_run_at: datetime | None
+    next_run_at: datetime | None
+    enabled: bool
+    last_error: str | None
+    fired_task_id: str | None = None
+    fired_at: datetime | None = None
+
+
+class ScheduleStore:
+    """The schedule tables of one database; each method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # The write path (celery_ops.beat.schedules)
+
+    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert new schedules; :class:`DuplicateName` when a name is taken (none saved)."""
+        try:
+            with self.engine.begin() as connection:
+                for chunk in _chunks(rows):
+                    connection.execute(insert(schedules), chunk)
+        except IntegrityError as exc:
+            raise DuplicateName(str(exc.orig)) from exc
+
+    def update(self, name: str, values: dict[str, Any]) -> bool:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(schedules).where(schedules.c.name == name).values(**values)
+            )
+            return bool(result.rowcount)
+
+    def delete(self, name: str) -> bool:
+        with self.engine.begin() as connection:
+            result = connection.execute(delete(schedules).where(schedules.c.name == name))
+            return bool(result.rowcount)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(schedules).where(schedules.c.name == name)).first()
+            return dict(row._mapping) if row is not None else None
+
+    def page(
+        self, after_name: str | None = None, limit: int = 100, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Schedules by name, ``limit`` at a time after ``after_name`` (keyset paging)."""
+        query = select(schedules).order_by(schedules.c.name).limit(limit)
+        if after_name is not None:
+            query = query.where(schedules.c.name > after_name)
+        if source is not None:
+            query = query.where(schedules.c.source == source)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def names(self, source: str) -> set[str]:
+        with self.engine.connect() as connection:
+            query = select(schedules.c.name).where(schedules.c.source == source)
+            return set(connection.execute(query).scalars())
+
+    def known_task_names(self) -> set[str]:
+        """Task names some worker has registered (celery_ops_definitions)."""
+        with self.engine.connect() as connection:
+            return set(connection.execute(select(definitions.c.name)).scalars())
+
+    def recent_runs(self, schedule_id: int, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest runs of a schedule with the outcome of the execution each one sent."""
+        query = (
+            select(
+                schedule_runs,
+                executions.c.status,
+                executions.c.completed_at,
+                executions.c.error_type,
+            )
+            .select_from(
+                schedule_runs.outerjoin(executions, executions.c.task_id == schedule_runs.c.task_id)
+            )
+            .where(schedule_runs.c.schedule_id == schedule_id)
+            .order_by(schedule_runs.c.due_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    # Beat
+
+    def due(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
+        """Enabled rows due by ``horizon``, soonest first: beat's one query per tick."""
+        query = (
+            select(schedules)
+            .where(schedules.c.enabled == True, schedules.c.next_run_at <= horizon)  # noqa: E712
+            .order_by(schedules.c.next_run_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def uncomputed(self, limit: int) -> list[dict[str, Any]]:
+        """Enabled rows whose next due time nobody computed yet (written by plain SQL)."""
+        query = (
+            select(schedules)
+            .where(
+                schedules.c.enabled == True,  # noqa: E712
+                schedules.c.next_run_at.is_(None),
+                schedules.c.last_error.is_(None),
+            )
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def claim(
+        self,
+        runs: Sequence[dict[str, Any]],
+        advances: Sequence[Advance],
+        claimed_by: str,
+        claimed_at: datetime,
+    ) -> list[Claim]:
+        """Claim due times and move their schedules on, in one transaction.
+
+        ``runs`` are candidate rows for the runs table (schedule_id, schedule_name, due_at,
+        task_id, trigger); the ones another beat inserted first are left alone. The claims
+        this beat won come back; ``advances`` then apply only where the row still holds the
+        due time this beat read, so a concurrent edit or another beat's move wins.
+        """
+        with self.engine.begin() as connection:
+            claims = self._insert_runs(connection, runs, claimed_by, claimed_at)
+            won = {claim.schedule_id: claim for claim in claims}
+            self._advance(connection, advances, won)
+        return claims
+
+    def mark_sent(self, run_ids: Iterable[int], sent_at: datetime) -> None:
+        ids = list(run_ids)
+        if not ids:
+            return
+        with self.engine.begin() as connection:
+            for chunk in _chunks(ids):
+                connection.execute(
+                    update(schedule_runs)
+                    .where(schedule_runs.c.id.in_(chunk))
+                    .values(sent_at=sent_at)
+                )
+
+    def mark_failed(self, failures: dict[int, str], schedule_errors: dict[int, str]) -> None:
+        """Record why runs could not be sent, on the runs and on their schedules."""
+        with self.engine.begin() as connection:
+            for run_id, error in failures.items():
+                connection.execute(
+                    update(schedule_runs).where(schedule_runs.c.id == run_id).values(error=error)
+                )
+            for schedule_id, error in schedule_errors.items():
+                connection.execute(
+                    update(schedules).where(schedules.c.id == schedule_id).values(last_error=error)
+                )
+
+    def set_errors(self, errors: dict[int, tuple[str, datetime | None]]) -> None:
+        """Mark rows beat cannot evaluate: ``last_error`` and the next due time to try."""
+        with self.engine.begin() as connection:
+            for schedule_id, (error, next_run_at) in errors.items():
+                connection.execute(
+                    update(schedules)
+                    .where(schedules.c.id == schedule_id)
+                    .values(last_error=error, next_run_at=next_run_at)
+                )
+
+    def set_next_run(self, values: Sequence[tuple[int, datetime | None, bool]]) -> None:
+        """Fill in the first due time of rows written without one (only if still empty)."""
+        if not values:
+            return
+        statement = (
+            update(schedules)
+            .where(schedules.c.id == bindparam("b_id"), schedules.c.next_run_at.is_(None))
+            .values(
+                next_run_at=bindparam("b_next", type_=schedules.c.next_run_at.type),
+                enabled=bindparam("b_enabled", type_=schedules.c.enabled.type),
+            )
+        )
+        with self.engine.begin() as connection:
+            connection.execute(
+                statement,
+                [{"b_id": i, "b_next": n, "b_enabled": e} for i, n, e in values],
+            )
+
+    def stale_claims(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
+        """Claims never marked sent nor failed: their beat died between claim and send."""
+        query = (
+            select(schedule_runs)
+            .where(
+                schedule_runs.c.sent_at.is_(None),
+                schedule_runs.c.error.is_(None),
+                schedule_runs.c.claimed_at < older_than,
+            )
+            .order_by(schedule_runs.c.claimed_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def take_over(self, run: dict[str, Any], claimed_by: str, claimed_at: datetime) -> bool:
+        """Claim an abandoned run for this beat; False when another beat took it first."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(schedule_runs)
+                .where(
+                    schedule_runs.c.id == run["id"],
+                    schedule_runs.c.claimed_by == run["claimed_by"],
+                    schedule_runs.c.claimed_at == run["claimed_at"],
+                    schedule_runs.c.sent_at.is_(None),
+                )
+                .values(claimed_by=claimed_by, claimed_at=claimed_at)
+            )
+            return bool(result.rowcount)
+
+    def delete_runs_before(self, cutoff: datetime, chunk_size: int = 1000) -> int:
+        """Forget runs older than ``cutoff``, in short transactions."""
+        deleted = 0
+        while True:
+            with self.engine.begin() as connection:
+                ids: list[int] = list(
+                    connection.execute(
+                        select(schedule_runs.c.id)
+                        .where(schedule_runs.c.due_at < cutoff)
+                        .limit(chunk_size)
+                    ).scalars()
+                )
+                if not ids:
+                    return deleted
+                connection.execute(delete(schedule_runs).where(schedule_runs.c.id.in_(ids)))
+                deleted += len(ids)
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(schedules)).scalar_one())
+
+    # Internals
+
+    def _insert_runs(
+        self,
+        connection: Connection,
+        runs: Sequence[dict[str, Any]],
+        claimed_by: str,
+        claimed_at: datetime,
+    ) -> list[Claim]:
+        if not runs:
+            return []
+        rows = [{**run, "claimed_by": claimed_by, "claimed_at": claimed_at} for run in runs]
+        statement = _insert_ignoring_duplicates(connection)
+        claims: list[Claim] = []
+        for chunk in _chunks(rows):
+            connection.execute(statement, chunk)
+            # Ours are the rows carrying our name and this claim's timestamp.
+            mine = connection.execute(
+                select(
+                    schedule_runs.c.id,
+                    schedule_runs.c.schedule_id,
+                    schedule_runs.c.due_at,
+                    schedule_runs.c.task_id,
+                ).where(
+                    schedule_runs.c.schedule_id.in_([row["schedule_id"] for row in chunk]),
+                    schedule_runs.c.claimed_by == claimed_by,
+                    schedule_runs.c.claimed_at == claimed_at,
+                )
+            )
+            claims.extend(Claim(r.id, r.schedule_id, r.due_at, r.task_id) for r in mine)
+        return claims
+
+    def _advance(
+        self, connection: Connection, advances: Sequence[Advance], won: dict[int, Claim]
+    ) -> None:
+        if not advances:
+            return
+        column = schedules.c
+        # Typed parameters: datetimes must be stored exactly as the column stores them.
+        expected = bindparam("b_expected", type_=column.next_run_at.type)
+        still_ours = or_(
+            column.next_run_at == expected,
+            and_(column.next_run_at.is_(None), expected.is_(None)),
+        )
+        # Order matters on MariaDB, which assigns left to right and lets later expressions
+        # see earlier assignments: everything reading next_run_at comes before it changes.
+        statement = (
+            update(schedules)
+            .where(column.id == bindparam("b_id"))
+            .ordered_values(
+                (
+                    column.enabled,
+                    case(
+                        (still_ours, bindparam("b_enabled", type_=column.enabled.type)),
+                        else_=column.enabled,
+                    ),
+                ),
+                (
+                    column.last_error,
+                    case(
+                        (still_ours, bindparam("b_error", type_=column.last_error.type)),
+                        else_=column.last_error,
+                    ),
+                ),
+                (column.total_runs, column.total_runs + bindparam("b_fired")),
+                (
+                    column.last_run_at,
+                    func.coalesce(
+                        bindparam("b_fired_at", type_=column.last_run_at.type), column.last_run_at
+                    ),
+                ),
+                (
+                    column.last_task_id,
+                    func.coalesce(
+                        bindparam("b_task_id", type_=column.last_task_id.type), column.last_task_id
+                    ),
+                ),
+                (
+                    column.next_run_at,
+                    case(
+                        (still_ours, bindparam("b_next", type_=column.next_run_at.type)),
+                        else_=column.next_run_at,
+                    ),
+                ),
+            )
+        )
+        parameters = []
+        for advance in advances:
+            claim = won.get(advance.schedule_id)
+            fired = claim is not None and advance.fired_task_id is not None
+            parameters.append(
+                {
+                    "b_id": advance.schedule_id,
+                    "b_expected": advance.expected_next_run_at,
+                    "b_enabled": advance.enabled,
+                    "b_error": advance.last_error,
+                    "b_fired": 1 if fired else 0,
+                    "b_fired_at": advance.fired_at if fired else None,
+                    "b_task_id": claim.task_id if fired and claim else None,
+                    "b_next": advance.next_run_at,
+                }
+            )
+        connection.execute(statement, parameters)
+
+
+def _insert_ignoring_duplicates(connection: Connection) -> Any:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(schedule_runs).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(schedule_runs).on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        # Not INSERT IGNORE, which would also hide errors other than the duplicate key.
+        statement = mysql.insert(schedule_runs)
+        return statement.on_duplicate_key_update(id=schedule_runs.c.id)
+    raise NotImplementedError(f"celery-ops does not support {dialect}")
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
