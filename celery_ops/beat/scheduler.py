@@ -117,17 +117,18 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
         horizon = now + timedelta(seconds=self.poll_interval)
         rows = self.ops.store.schedules.due(horizon, self.batch_size)
         due = [row for row in rows if row["next_run_at"] <= now]
+        upcoming: list[datetime] = [row["next_run_at"] for row in rows if row["next_run_at"] > now]
         if due:
-            self._fire(due, now)
+            upcoming += self._fire(due, now)
             if len(due) == self.batch_size:
                 return 0.0
-        upcoming: list[datetime] = [row["next_run_at"] for row in rows if row["next_run_at"] > now]
         if not upcoming:
             return self.poll_interval
         wait = (min(upcoming) - utcnow()).total_seconds()
         return min(max(wait, 0.0), self.poll_interval)
 
-    def _fire(self, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    def _fire(self, rows: Sequence[dict[str, Any]], now: datetime) -> list[datetime]:
+        """Claim, send and mark the due ``rows``; returns their next due times."""
         plans = [
             plan_fire(
                 row,
@@ -144,7 +145,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
                 "schedule_name": plan.name,
                 "due_at": plan.due_at,
                 "task_id": str(uuid.uuid4()),
-                "trigger": "schedule",
+                "origin": "schedule",
             }
             for plan in plans
             if plan.send is not None
@@ -155,6 +156,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
         self._report(plans)
         requests = {plan.schedule_id: plan for plan in plans}
         self._send(claims, lambda claim: requests[claim.schedule_id], now)
+        return [plan.next_run_at for plan in plans if plan.next_run_at is not None]
 
     def _send(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery_ops.beat.definition import (
@@ -26,6 +26,9 @@ from celery_ops.store.schedules import Advance, DuplicateName, ScheduleStore
 
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
+
+# A one-off time this far behind the clock is a mistake (a time zone, a typo), not a wish.
+_PAST = timedelta(seconds=1)
 
 #: The keyword names :meth:`Schedules.update` accepts besides the spec's own fields.
 TIMING_SHORTCUTS = ("cron", "every", "at")
@@ -172,7 +175,7 @@ class Schedules:
             "schedule_name": name,
             "due_at": now,
             "task_id": task_id,
-            "trigger": "manual",
+            "origin": "manual",
         }
         # Claimed like any fire, so the history shows it; the timing is left as it was.
         keep = Advance(
@@ -253,6 +256,11 @@ class Schedules:
             row["timezone"] = self.default_timezone
         first = spec.timing(self.default_timezone).first_due(now, last_run_at)
         row["next_run_at"] = first if spec.enabled else None
+        if spec.enabled and spec.kind == ONCE and spec.run_at and spec.run_at < now - _PAST:
+            raise ScheduleError(
+                f"schedule {spec.name!r}: the time to run at, {spec.run_at.isoformat()}, is "
+                "in the past (a time without an offset is UTC)"
+            )
         if spec.enabled and first is None:
             raise ScheduleError(
                 f"schedule {spec.name!r} has no due time left (its end or its one-off time "

@@ -139,7 +139,7 @@ def show(name: str, as_json: bool) -> None:
     for run in runs:
         outcome = run.get("status") or ("sent" if run.get("sent_at") else "not sent")
         click.echo(
-            f"{'':>18}{_when(run['due_at'])}  {run['trigger']:<8}  {run['task_id']}  {outcome}"
+            f"{'':>18}{_when(run['due_at'])}  {run['origin']:<8}  {run['task_id']}  {outcome}"
             + (f"  {run['error']}" if run.get("error") else "")
         )
 

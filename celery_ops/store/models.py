@@ -211,8 +211,8 @@ class ScheduleRun(Base):
     claimed_by: Mapped[str] = mapped_column(NAME)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     task_id: Mapped[str] = mapped_column(NAME)
-    # "schedule" for a due time, "manual" for `schedules run` / "run now".
-    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+    # "schedule" for a due time, "manual" for `schedules run` and "run now".
+    origin: Mapped[str] = mapped_column(String(16), default="schedule")
     error: Mapped[str | None] = mapped_column(Text)
 
 

@@ -173,7 +173,7 @@ class ScheduleStore:
         """Claim due times and move their schedules on, in one transaction.
 
         ``runs`` are candidate rows for the runs table (schedule_id, schedule_name, due_at,
-        task_id, trigger); the ones another beat inserted first are left alone. The claims
+        task_id, origin); the ones another beat inserted first are left alone. The claims
         this beat won come back; ``advances`` then apply only where the row still holds the
         due time this beat read, so a concurrent edit or another beat's move wins.
         """

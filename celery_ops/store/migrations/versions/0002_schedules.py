@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("claimed_by", sa.String(length=255), nullable=False),
         sa.Column("sent_at", celery_ops.store.types.UTCDateTime(), nullable=True),
         sa.Column("task_id", sa.String(length=255), nullable=False),
-        sa.Column("trigger", sa.String(length=16), nullable=False),
+        sa.Column("origin", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_celery_ops_schedule_runs")),
         sa.UniqueConstraint(
