@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,13 +12,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers.workers import WorkerProcess
+from helpers.workers import CELERY, BeatProcess, WorkerProcess
 
 from celery_ops import get_ops
 
 # What a user writes: an ordinary Celery app plus one line for celery-ops.
 EXTERNAL_APP = """
 import os
+import subprocess
 import time
 
 from celery import Celery
@@ -34,6 +36,7 @@ celery_ops.init_app(
     heartbeat_interval=0.5,
     reaper_interval=0.5,
     worker_timeout=float(os.environ.get("OPS_WORKER_TIMEOUT", "3")),
+    beat_claim_timeout=float(os.environ.get("OPS_CLAIM_TIMEOUT", "30")),
 )
 
 
@@ -82,6 +85,7 @@ class ExternalApp:
         self.directory = directory
         self.env = env
         self.workers: list[WorkerProcess] = []
+        self.beats: list[BeatProcess] = []
         # Named like the worker imports it, so that task names match on both sides.
         spec = importlib.util.spec_from_file_location("extapp", directory / "extapp.py")
         assert spec and spec.loader
@@ -106,7 +110,26 @@ class ExternalApp:
         self.workers.append(worker)
         return worker.wait_ready()
 
+    def start_beat(self, name: str = "beat") -> BeatProcess:
+        beat = BeatProcess("extapp", self.directory, self.env, f"{name}-{uuid.uuid4().hex[:6]}")
+        self.beats.append(beat)
+        return beat.wait_started()
+
+    def ops_cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`celery -A extapp ops ARGS`, as a user types it."""
+        return subprocess.run(
+            [CELERY, "-A", "extapp", "ops", *args],
+            cwd=self.directory,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=120,
+        )
+
     def close(self) -> None:
+        for beat in self.beats:
+            beat.stop()
         for worker in self.workers:
             worker.stop()
         self.ops.recorder.close(timeout=5)
