@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import click
@@ -37,11 +38,21 @@ def purge(older_than: str, statuses: Sequence[str], dry_run: bool, chunk_size: i
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 @click.option("--chunk-size", default=1000, show_default=True, help="Rows per transaction.")
 def retention(dry_run: bool, chunk_size: int) -> None:
-    """Apply ops_retention: delete executions older than their status's retention."""
+    """Apply ops_retention to executions and ops_beat_run_history to the schedule runs."""
     ops = current_ops()
     policy = ops.config.retention
+    history = ops.config.beat_run_history
+    if dry_run:
+        click.echo(f"schedule runs older than {format_duration(history)} would be deleted")
+    else:
+        try:
+            runs = ops.store.schedules.delete_runs_before(_utcnow() - timedelta(seconds=history))
+        except Exception as exc:
+            fail(f"could not delete old schedule runs: {one_line(exc)}")
+        click.echo(f"deleted {runs} schedule run(s) older than {format_duration(history)}")
     if not policy:
-        fail('ops_retention is empty: set e.g. app.conf.ops_retention = {"SUCCESS": "7d"}')
+        click.echo('ops_retention is empty: executions are kept (set e.g. {"SUCCESS": "7d"})')
+        return
     total = 0
     for status, age in sorted(policy.items()):
         total += _purge(
@@ -102,3 +113,7 @@ def show(task_id: str, as_json: bool) -> None:
 def _display(value: Any) -> str:
     text = str(value)
     return text if "\n" not in text else "\n    " + text.replace("\n", "\n    ")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
