@@ -8,6 +8,8 @@ Both URLs can be overridden from the environment:
 
 import os
 
+from celery.schedules import crontab
+
 broker_url = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 broker_connection_retry_on_startup = True
 
@@ -26,3 +28,19 @@ ops_database_url = os.environ.get(
     "CELERY_OPS_DATABASE_URL", "sqlite:///demo-data/celery_ops.sqlite3"
 )
 ops_retention = {"SUCCESS": "7d", "FAILURE": "30d"}
+
+# Synced into celery_ops_schedules when beat starts (DatabaseScheduler, see the Procfile); add
+# more live with `celery -A demo.app ops schedules add` without restarting beat.
+beat_schedule = {
+    "heartbeat-every-10s": {"task": "demo.tasks.add", "schedule": 10.0, "args": (1, 1)},
+    "fan-out-every-minute": {
+        "task": "demo.tasks.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": (3,),
+    },
+    "nightly-report": {
+        "task": "demo.tasks.slow",
+        "schedule": crontab(minute="30", hour="2"),
+        "args": (1.0,),
+    },
+}

@@ -177,15 +177,14 @@ class Schedules:
             "task_id": task_id,
             "origin": "manual",
         }
-        # Claimed like any fire, so the history shows it; the timing is left as it was.
+        # Claimed like any fire, so the history shows it; the schedule itself (timing, run
+        # count, last run) is left as it was: a manual run is outside the schedule.
         keep = Advance(
             schedule.id,
             schedule.next_run_at,
             schedule.next_run_at,
             schedule.enabled,
             schedule.last_error,
-            task_id,
-            now,
         )
         claims = self.store.claim([run], [keep], f"manual:{uuid.uuid4().hex[:8]}", now)
         self._ops.app.send_task(
