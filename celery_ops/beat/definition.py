@@ -158,6 +158,19 @@ class Schedule(ScheduleSpec):
         }
 
 
+def timing_of(row: dict[str, Any], default_timezone: str) -> Timing:
+    """The timing of a stored row, read without decoding the rest of it (beat's hot path)."""
+    return Timing(
+        kind=row["kind"],
+        cron_expression=row.get("cron_expression"),
+        timezone=row.get("timezone") or default_timezone,
+        interval_seconds=row.get("interval_seconds"),
+        run_at=row.get("run_at"),
+        start_at=row.get("start_at"),
+        end_at=row.get("end_at"),
+    )
+
+
 def to_row(spec: ScheduleSpec) -> dict[str, Any]:
     """The definition columns of ``spec`` (already validated)."""
     return {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from celery_ops.beat.definition import Schedule, ScheduleError, SendRequest, send_request
+from celery_ops.beat.definition import ScheduleError, SendRequest, send_request, timing_of
 from celery_ops.beat.timing import MISFIRE_SKIP, ONCE, TimingError
 
 
@@ -36,7 +36,7 @@ def plan_fire(
     """Decide what happens to ``row``, found due (its ``next_run_at`` is at or before now)."""
     schedule_id, name, due = row["id"], row["name"], row["next_run_at"]
     try:
-        timing = Schedule.from_row(row).timing(default_timezone).validate()
+        timing = timing_of(row, default_timezone).validate()
     except (TimingError, TypeError, ValueError) as exc:
         # Nothing can be computed: park the row (next_run_at NULL) until someone edits it.
         return FirePlan(schedule_id, name, due, None, None, None, True, _explain(name, exc))

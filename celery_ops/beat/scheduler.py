@@ -13,6 +13,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from celery_ops.beat.definition import ScheduleError, send_request
 from celery_ops.beat.firing import FirePlan, plan_fire
 from celery_ops.beat.schedules import Schedules
 from celery_ops.beat.timing import utcnow
-from celery_ops.store.schedules import Advance, Claim
+from celery_ops.store.schedules import Advance, Claim, ScheduleStore
 
 logger = logging.getLogger("celery_ops.beat")
 
@@ -34,6 +35,10 @@ logger = logging.getLogger("celery_ops.beat")
 HOUSEKEEPING_INTERVAL = 5.0
 TASK_NAMES_TTL = 30.0
 FAILURE_LOG_INTERVAL = 60.0
+# Due times this close together are sent in one round. A round costs a few queries whatever
+# its size: at hundreds of fires a second this divides beat's CPU per fire, for at most
+# 20 ms of lateness.
+ROUND_SPACING = 0.02
 
 
 class DatabaseScheduler(Scheduler):  # type: ignore[misc]
@@ -113,21 +118,24 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
         if time.monotonic() >= self._next_housekeeping:
             self._housekeeping()
             self._next_housekeeping = time.monotonic() + HOUSEKEEPING_INTERVAL
-        now = utcnow()
-        horizon = now + timedelta(seconds=self.poll_interval)
-        rows = self.ops.store.schedules.due(horizon, self.batch_size)
-        due = [row for row in rows if row["next_run_at"] <= now]
-        upcoming: list[datetime] = [row["next_run_at"] for row in rows if row["next_run_at"] > now]
-        if due:
-            upcoming += self._fire(due, now)
-            if len(due) == self.batch_size:
-                return 0.0
+        with self.ops.store.schedules.bound() as store:
+            now = utcnow()
+            due, following = store.due(now, self.batch_size)
+            upcoming = [following] if following is not None else []
+            if due:
+                upcoming += self._fire(store, due, now)
+                if len(due) == self.batch_size:
+                    return 0.0
         if not upcoming:
             return self.poll_interval
         wait = (min(upcoming) - utcnow()).total_seconds()
+        if due:
+            wait = max(wait, ROUND_SPACING)
         return min(max(wait, 0.0), self.poll_interval)
 
-    def _fire(self, rows: Sequence[dict[str, Any]], now: datetime) -> list[datetime]:
+    def _fire(
+        self, store: ScheduleStore, rows: Sequence[dict[str, Any]], now: datetime
+    ) -> list[datetime]:
         """Claim, send and mark the due ``rows``; returns their next due times."""
         plans = [
             plan_fire(
@@ -152,14 +160,15 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
         ]
         task_ids: dict[int, str] = {run["schedule_id"]: run["task_id"] for run in runs}
         advances = [_advance(plan, task_ids.get(plan.schedule_id), now) for plan in plans]
-        claims = self.ops.store.schedules.claim(runs, advances, self.beat_id, now)
+        claims = store.claim(runs, advances, self.beat_id, now)
         self._report(plans)
         requests = {plan.schedule_id: plan for plan in plans}
-        self._send(claims, lambda claim: requests[claim.schedule_id], now)
+        self._send(store, claims, lambda claim: requests[claim.schedule_id], now)
         return [plan.next_run_at for plan in plans if plan.next_run_at is not None]
 
     def _send(
         self,
+        store: ScheduleStore,
         claims: Sequence[Claim],
         plan_of: Callable[[Claim], FirePlan],
         claimed_at: datetime,
@@ -167,32 +176,53 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
         sent: list[int] = []
         failed: dict[int, str] = {}
         deadline = claimed_at + timedelta(seconds=self.ops.config.beat_claim_timeout / 2)
-        for claim in claims:
-            plan = plan_of(claim)
-            if utcnow() > deadline:
-                # Too late to be sure no other beat took this claim over: leave it to them.
-                logger.warning("celery-ops: beat stalled; leaving %s to another beat", plan.name)
-                break
-            assert plan.send is not None
-            try:
-                self.app.send_task(
-                    plan.send.task,
-                    plan.send.args,
-                    plan.send.kwargs,
-                    task_id=claim.task_id,
-                    producer=self.producer,
-                    **plan.send.options,
-                )
-            except Exception as exc:
-                failed[plan.schedule_id] = f"could not send {plan.send.task}: {exc}"
-                logger.error("celery-ops: schedule %r: %s", plan.name, failed[plan.schedule_id])
-                # The claim stays unsent: another pass sends it once the broker is back.
-                continue
-            sent.append(claim.id)
-            logger.info("Scheduler: Sending due task %s (%s)", plan.name, plan.send.task)
-        self.ops.store.schedules.mark_sent(sent, utcnow())
+        try:
+            with self._publishing():
+                for claim in claims:
+                    plan = plan_of(claim)
+                    if utcnow() > deadline:
+                        # Too late to be sure no other beat took this claim over: leave it.
+                        logger.warning("celery-ops: beat stalled; leaving %s to others", plan.name)
+                        break
+                    error = self._publish(claim, plan)
+                    if error is None:
+                        sent.append(claim.id)
+                    else:
+                        # The claim stays unsent: a later pass sends it once the broker is back.
+                        failed[plan.schedule_id] = error
+        except Exception as exc:
+            # The round's messages could not be flushed to the broker: none is known to be
+            # sent, so none is marked; a later pass sends them under the same task ids.
+            logger.error("celery-ops: could not publish %d due task(s): %s", len(sent), exc)
+            sent = []
+        store.mark_sent(sent, utcnow())
         if failed:
-            self.ops.store.schedules.mark_failed({}, failed)
+            store.mark_failed({}, failed)
+
+    def _publish(self, claim: Claim, plan: FirePlan) -> str | None:
+        """Send one claimed due time; the reason when the broker refused it."""
+        assert plan.send is not None
+        try:
+            self.app.send_task(
+                plan.send.task,
+                plan.send.args,
+                plan.send.kwargs,
+                task_id=claim.task_id,
+                producer=self.producer,
+                **plan.send.options,
+            )
+        except Exception as exc:
+            error = f"could not send {plan.send.task}: {exc}"
+            logger.error("celery-ops: schedule %r: %s", plan.name, error)
+            return error
+        logger.info("Scheduler: Sending due task %s (%s)", plan.name, plan.send.task)
+        return None
+
+    def _publishing(self) -> AbstractContextManager[Any]:
+        """One broker round trip for a whole round where the transport can (kombu 5.6+
+        batches Redis publishes in a pipeline); one per message elsewhere."""
+        batch = getattr(self.producer, "batch", None)
+        return batch() if batch is not None else nullcontext()
 
     # Housekeeping
 
@@ -236,7 +266,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
                 run["due_at"].isoformat(),
                 run["claimed_by"],
             )
-            self._send([claim], _always(plan), now)
+            self._send(store, [claim], _always(plan), now)
 
     # Helpers
 

@@ -7,7 +7,9 @@ of ``(schedule_id, due_at)`` into the runs table succeeded, and by no one else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     and_,
     bindparam,
     case,
@@ -23,6 +26,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -32,6 +36,74 @@ from celery_ops.store.models import definitions, executions, schedule_runs, sche
 
 # Keep IN lists and multi-row statements well under every backend's parameter limit.
 _CHUNK = 500
+
+
+def _due_statement() -> Any:
+    """Rows due at ``b_now`` (at most ``b_limit``) and the first row due after it."""
+    column = schedules.c
+    enabled = column.enabled == True  # noqa: E712
+    now = bindparam("b_now", type_=column.next_run_at.type)
+    due_now = (
+        select(schedules)
+        .where(enabled, column.next_run_at <= now)
+        .order_by(column.next_run_at)
+        .limit(bindparam("b_limit", type_=Integer()))
+        .subquery()
+    )
+    next_one = (
+        select(schedules)
+        .where(enabled, column.next_run_at > now)
+        .order_by(column.next_run_at)
+        .limit(1)
+        .subquery()
+    )
+    return union_all(select(due_now), select(next_one))
+
+
+def _advance_statement() -> Any:
+    """Move a schedule on after a due time, only if it still holds the due time beat read.
+
+    The run count and last task move whenever this beat fired; the timing, the switch and
+    the error only when no edit or other beat changed ``next_run_at`` meanwhile.
+    """
+    column = schedules.c
+    # Typed parameters: datetimes must be stored exactly as the column stores them.
+    expected = bindparam("b_expected", type_=column.next_run_at.type)
+    still_ours = or_(
+        column.next_run_at == expected,
+        and_(column.next_run_at.is_(None), expected.is_(None)),
+    )
+
+    def if_still_ours(name: str, target: Any) -> Any:
+        return case((still_ours, bindparam(name, type_=target.type)), else_=target)
+
+    def when_fired(name: str, target: Any) -> Any:
+        return func.coalesce(bindparam(name, type_=target.type), target)
+
+    # Order matters on MariaDB, which assigns left to right and lets later expressions see
+    # earlier assignments: everything reading next_run_at comes before it changes.
+    return (
+        update(schedules)
+        .where(column.id == bindparam("b_id"))
+        .ordered_values(
+            (column.enabled, if_still_ours("b_enabled", column.enabled)),
+            (column.last_error, if_still_ours("b_error", column.last_error)),
+            (column.total_runs, column.total_runs + bindparam("b_fired")),
+            (column.last_run_at, when_fired("b_fired_at", column.last_run_at)),
+            (column.last_task_id, when_fired("b_task_id", column.last_task_id)),
+            (column.next_run_at, if_still_ours("b_next", column.next_run_at)),
+        )
+    )
+
+
+# Built once: constructing these is most of their cost, and beat runs them every round.
+_DUE = _due_statement()
+_ADVANCE = _advance_statement()
+_MARK_SENT = (
+    update(schedule_runs)
+    .where(schedule_runs.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(sent_at=bindparam("b_sent_at", type_=schedule_runs.c.sent_at.type))
+)
 
 
 class DuplicateName(ValueError):
@@ -64,34 +136,54 @@ class Advance:
 class ScheduleStore:
     """The schedule tables of one database; each method is one short transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, connection: Connection | None = None) -> None:
         self.engine = engine
+        self._connection = connection
+
+    @contextmanager
+    def bound(self) -> Iterator[ScheduleStore]:
+        """This store on one connection for a while (a beat tick): one pool checkout and
+        one liveness ping instead of one per call."""
+        if self._connection is not None:
+            yield self
+            return
+        with self.engine.connect() as connection:
+            yield ScheduleStore(self.engine, connection)
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        if self._connection is None:
+            with self.engine.begin() as connection:
+                yield connection
+        else:
+            with self._connection.begin():
+                yield self._connection
 
     # The write path (celery_ops.beat.schedules)
 
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert new schedules; :class:`DuplicateName` when a name is taken (none saved)."""
         try:
-            with self.engine.begin() as connection:
+            with self._begin() as connection:
                 for chunk in _chunks(rows):
                     connection.execute(insert(schedules), chunk)
         except IntegrityError as exc:
             raise DuplicateName(str(exc.orig)) from exc
 
     def update(self, name: str, values: dict[str, Any]) -> bool:
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             result = connection.execute(
                 update(schedules).where(schedules.c.name == name).values(**values)
             )
             return bool(result.rowcount)
 
     def delete(self, name: str) -> bool:
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             result = connection.execute(delete(schedules).where(schedules.c.name == name))
             return bool(result.rowcount)
 
     def get(self, name: str) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             row = connection.execute(select(schedules).where(schedules.c.name == name)).first()
             return dict(row._mapping) if row is not None else None
 
@@ -104,17 +196,17 @@ class ScheduleStore:
             query = query.where(schedules.c.name > after_name)
         if source is not None:
             query = query.where(schedules.c.source == source)
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def names(self, source: str) -> set[str]:
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             query = select(schedules.c.name).where(schedules.c.source == source)
             return set(connection.execute(query).scalars())
 
     def known_task_names(self) -> set[str]:
         """Task names some worker has registered (celery_ops_definitions)."""
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             return set(connection.execute(select(definitions.c.name)).scalars())
 
     def recent_runs(self, schedule_id: int, limit: int = 10) -> list[dict[str, Any]]:
@@ -133,21 +225,22 @@ class ScheduleStore:
             .order_by(schedule_runs.c.due_at.desc())
             .limit(limit)
         )
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     # Beat
 
-    def due(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
-        """Enabled rows due by ``horizon``, soonest first: beat's one query per tick."""
-        query = (
-            select(schedules)
-            .where(schedules.c.enabled == True, schedules.c.next_run_at <= horizon)  # noqa: E712
-            .order_by(schedules.c.next_run_at)
-            .limit(limit)
-        )
-        with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+    def due(self, now: datetime, limit: int) -> tuple[list[dict[str, Any]], datetime | None]:
+        """Enabled rows due at ``now``, soonest first, and the due time of the next one.
+
+        Beat's one query per tick: both halves walk the ``(enabled, next_run_at)`` index.
+        """
+        with self._begin() as connection:
+            parameters = {"b_now": now, "b_limit": limit}
+            rows = [dict(row._mapping) for row in connection.execute(_DUE, parameters)]
+        due = sorted((r for r in rows if r["next_run_at"] <= now), key=_by_next_run)
+        following = [r["next_run_at"] for r in rows if r["next_run_at"] > now]
+        return due, (following[0] if following else None)
 
     def uncomputed(self, limit: int) -> list[dict[str, Any]]:
         """Enabled rows whose next due time nobody computed yet (written by plain SQL)."""
@@ -160,7 +253,7 @@ class ScheduleStore:
             )
             .limit(limit)
         )
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def claim(
@@ -177,7 +270,7 @@ class ScheduleStore:
         this beat won come back; ``advances`` then apply only where the row still holds the
         due time this beat read, so a concurrent edit or another beat's move wins.
         """
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             claims = self._insert_runs(connection, runs, claimed_by, claimed_at)
             won = {claim.schedule_id: claim for claim in claims}
             self._advance(connection, advances, won)
@@ -187,17 +280,13 @@ class ScheduleStore:
         ids = list(run_ids)
         if not ids:
             return
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             for chunk in _chunks(ids):
-                connection.execute(
-                    update(schedule_runs)
-                    .where(schedule_runs.c.id.in_(chunk))
-                    .values(sent_at=sent_at)
-                )
+                connection.execute(_MARK_SENT, {"b_ids": list(chunk), "b_sent_at": sent_at})
 
     def mark_failed(self, failures: dict[int, str], schedule_errors: dict[int, str]) -> None:
         """Record why runs could not be sent, on the runs and on their schedules."""
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             for run_id, error in failures.items():
                 connection.execute(
                     update(schedule_runs).where(schedule_runs.c.id == run_id).values(error=error)
@@ -209,7 +298,7 @@ class ScheduleStore:
 
     def set_errors(self, errors: dict[int, tuple[str, datetime | None]]) -> None:
         """Mark rows beat cannot evaluate: ``last_error`` and the next due time to try."""
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             for schedule_id, (error, next_run_at) in errors.items():
                 connection.execute(
                     update(schedules)
@@ -229,7 +318,7 @@ class ScheduleStore:
                 enabled=bindparam("b_enabled", type_=schedules.c.enabled.type),
             )
         )
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             connection.execute(
                 statement,
                 [{"b_id": i, "b_next": n, "b_enabled": e} for i, n, e in values],
@@ -247,12 +336,12 @@ class ScheduleStore:
             .order_by(schedule_runs.c.claimed_at)
             .limit(limit)
         )
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def take_over(self, run: dict[str, Any], claimed_by: str, claimed_at: datetime) -> bool:
         """Claim an abandoned run for this beat; False when another beat took it first."""
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             result = connection.execute(
                 update(schedule_runs)
                 .where(
@@ -269,7 +358,7 @@ class ScheduleStore:
         """Forget runs older than ``cutoff``, in short transactions."""
         deleted = 0
         while True:
-            with self.engine.begin() as connection:
+            with self._begin() as connection:
                 ids: list[int] = list(
                     connection.execute(
                         select(schedule_runs.c.id)
@@ -283,7 +372,7 @@ class ScheduleStore:
                 deleted += len(ids)
 
     def count(self) -> int:
-        with self.engine.connect() as connection:
+        with self._begin() as connection:
             return int(connection.execute(select(func.count()).select_from(schedules)).scalar_one())
 
     # Internals
@@ -298,23 +387,22 @@ class ScheduleStore:
         if not runs:
             return []
         rows = [{**run, "claimed_by": claimed_by, "claimed_at": claimed_at} for run in runs]
-        statement = _insert_ignoring_duplicates(connection)
+        statement = _claim_statement(connection.dialect.name)
         claims: list[Claim] = []
         for chunk in _chunks(rows):
-            connection.execute(statement, chunk)
-            # Ours are the rows carrying our name and this claim's timestamp.
-            mine = connection.execute(
-                select(
-                    schedule_runs.c.id,
-                    schedule_runs.c.schedule_id,
-                    schedule_runs.c.due_at,
-                    schedule_runs.c.task_id,
-                ).where(
-                    schedule_runs.c.schedule_id.in_([row["schedule_id"] for row in chunk]),
-                    schedule_runs.c.claimed_by == claimed_by,
-                    schedule_runs.c.claimed_at == claimed_at,
+            if connection.dialect.name in ("postgresql", "sqlite"):
+                # The rows an insert skipped as duplicates are not returned: ours are the rest.
+                mine = connection.execute(statement, chunk)
+            else:
+                connection.execute(statement, chunk)
+                # Ours are the rows carrying our name and this claim's timestamp.
+                mine = connection.execute(
+                    select(*_CLAIMED).where(
+                        schedule_runs.c.schedule_id.in_([row["schedule_id"] for row in chunk]),
+                        schedule_runs.c.claimed_by == claimed_by,
+                        schedule_runs.c.claimed_at == claimed_at,
+                    )
                 )
-            )
             claims.extend(Claim(r.id, r.schedule_id, r.due_at, r.task_id) for r in mine)
         return claims
 
@@ -323,55 +411,6 @@ class ScheduleStore:
     ) -> None:
         if not advances:
             return
-        column = schedules.c
-        # Typed parameters: datetimes must be stored exactly as the column stores them.
-        expected = bindparam("b_expected", type_=column.next_run_at.type)
-        still_ours = or_(
-            column.next_run_at == expected,
-            and_(column.next_run_at.is_(None), expected.is_(None)),
-        )
-        # Order matters on MariaDB, which assigns left to right and lets later expressions
-        # see earlier assignments: everything reading next_run_at comes before it changes.
-        statement = (
-            update(schedules)
-            .where(column.id == bindparam("b_id"))
-            .ordered_values(
-                (
-                    column.enabled,
-                    case(
-                        (still_ours, bindparam("b_enabled", type_=column.enabled.type)),
-                        else_=column.enabled,
-                    ),
-                ),
-                (
-                    column.last_error,
-                    case(
-                        (still_ours, bindparam("b_error", type_=column.last_error.type)),
-                        else_=column.last_error,
-                    ),
-                ),
-                (column.total_runs, column.total_runs + bindparam("b_fired")),
-                (
-                    column.last_run_at,
-                    func.coalesce(
-                        bindparam("b_fired_at", type_=column.last_run_at.type), column.last_run_at
-                    ),
-                ),
-                (
-                    column.last_task_id,
-                    func.coalesce(
-                        bindparam("b_task_id", type_=column.last_task_id.type), column.last_task_id
-                    ),
-                ),
-                (
-                    column.next_run_at,
-                    case(
-                        (still_ours, bindparam("b_next", type_=column.next_run_at.type)),
-                        else_=column.next_run_at,
-                    ),
-                ),
-            )
-        )
         parameters = []
         for advance in advances:
             claim = won.get(advance.schedule_id)
@@ -388,20 +427,35 @@ class ScheduleStore:
                     "b_next": advance.next_run_at,
                 }
             )
-        connection.execute(statement, parameters)
+        connection.execute(_ADVANCE, parameters)
 
 
-def _insert_ignoring_duplicates(connection: Connection) -> Any:
-    dialect = connection.dialect.name
+_CLAIMED = (
+    schedule_runs.c.id,
+    schedule_runs.c.schedule_id,
+    schedule_runs.c.due_at,
+    schedule_runs.c.task_id,
+)
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    """Insert runs, skipping due times already claimed; returns the claimed ones where the
+    backend can say which rows an insert really wrote (RETURNING skips the duplicates)."""
     if dialect == "postgresql":
-        return postgresql.insert(schedule_runs).on_conflict_do_nothing()
+        return postgresql.insert(schedule_runs).on_conflict_do_nothing().returning(*_CLAIMED)
     if dialect == "sqlite":
-        return sqlite.insert(schedule_runs).on_conflict_do_nothing()
+        return sqlite.insert(schedule_runs).on_conflict_do_nothing().returning(*_CLAIMED)
     if dialect in ("mysql", "mariadb"):
         # Not INSERT IGNORE, which would also hide errors other than the duplicate key.
         statement = mysql.insert(schedule_runs)
         return statement.on_duplicate_key_update(id=schedule_runs.c.id)
     raise NotImplementedError(f"celery-ops does not support {dialect}")
+
+
+def _by_next_run(row: dict[str, Any]) -> datetime:
+    value: datetime = row["next_run_at"]
+    return value
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
