@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery_ops.defaults import DATABASE_URL_ENV, DEFAULTS
+from celery_ops.defaults import DATABASE_URL_ENV, DEFAULTS, SECRET_KEY_ENV
 from celery_ops.durations import parse_duration
 
 
@@ -34,6 +34,8 @@ class OpsConfig:
     beat_claim_timeout: float = DEFAULTS["ops_beat_claim_timeout"]
     beat_misfire_grace: float = DEFAULTS["ops_beat_misfire_grace"]
     beat_run_history: float = parse_duration(DEFAULTS["ops_beat_run_history"])
+    dashboard_secret_key: str | None = None
+    dashboard_secure_cookies: bool = DEFAULTS["ops_dashboard_secure_cookies"]
 
     @classmethod
     def resolve(cls, conf: Mapping[str, Any], overrides: Mapping[str, Any]) -> OpsConfig:
@@ -47,6 +49,8 @@ class OpsConfig:
                 return value
             if name == "database_url" and os.environ.get(DATABASE_URL_ENV):
                 return os.environ[DATABASE_URL_ENV]
+            if name == "dashboard_secret_key" and os.environ.get(SECRET_KEY_ENV):
+                return os.environ[SECRET_KEY_ENV]
             return DEFAULTS[f"ops_{name}"]
 
         unknown = set(overrides) - {name.removeprefix("ops_") for name in DEFAULTS}
@@ -84,11 +88,17 @@ class OpsConfig:
                     float(pick("beat_misfire_grace")), "ops_beat_misfire_grace"
                 ),
                 beat_run_history=parse_duration(pick("beat_run_history")),
+                dashboard_secret_key=_optional_text(pick("dashboard_secret_key")),
+                dashboard_secure_cookies=bool(pick("dashboard_secure_cookies")),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ConfigurationError):
                 raise
             raise ConfigurationError(f"invalid celery-ops setting: {exc}") from exc
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _positive(value: float, name: str) -> float:

@@ -109,6 +109,19 @@ SETTINGS: tuple[Setting, ...] = (
         "How long `celery ops retention` keeps the celery_ops_schedule_runs history.",
     ),
     Setting(
+        "ops_dashboard_secret_key",
+        None,
+        "Key that signs the dashboard's session cookies and CSRF tokens. Also read from "
+        "CELERY_OPS_SECRET_KEY. Set it when the dashboard runs in several processes or must "
+        "keep sessions across restarts; without it each process draws a random one.",
+    ),
+    Setting(
+        "ops_dashboard_secure_cookies",
+        False,
+        "Mark the dashboard's session cookie Secure (sent over HTTPS only). Turn it on "
+        "whenever the dashboard is served over HTTPS, e.g. behind a TLS proxy.",
+    ),
+    Setting(
         "ops_shutdown_flush_timeout",
         10.0,
         "Seconds a process waits at exit for its buffered events to be written.",
@@ -118,3 +131,4 @@ SETTINGS: tuple[Setting, ...] = (
 DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
 
 DATABASE_URL_ENV = "CELERY_OPS_DATABASE_URL"
+SECRET_KEY_ENV = "CELERY_OPS_SECRET_KEY"

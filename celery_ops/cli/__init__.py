@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from celery_ops.cli.dashboard import dashboard, users
 from celery_ops.cli.db import db
 from celery_ops.cli.executions import purge, retention, show
 from celery_ops.cli.schedules import schedules
@@ -19,5 +20,7 @@ ops.add_command(purge)
 ops.add_command(retention)
 ops.add_command(show)
 ops.add_command(schedules)
+ops.add_command(dashboard)
+ops.add_command(users)
 
 __all__ = ["ops"]

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from celery_ops.lifecycle import ExecutionPatch
 from celery_ops.store import maintenance, queries, schema, writes
+from celery_ops.store.accounts import AccountStore
 from celery_ops.store.engine import create_store_engine
 from celery_ops.store.maintenance import ReapResult
 from celery_ops.store.schedules import ScheduleStore
@@ -71,6 +72,11 @@ class Store:
         """The schedules and their runs (beat and the schedule write path)."""
         return ScheduleStore(self.engine)
 
+    @property
+    def accounts(self) -> AccountStore:
+        """Dashboard users and the audit log."""
+        return AccountStore(self.engine)
+
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -113,6 +119,16 @@ class Store:
     def execution(self, task_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as connection:
             return queries.get_execution(connection, task_id)
+
+    def executions(
+        self, where: queries.ExecutionFilter, limit: int = 50, before_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return queries.list_executions(connection, where, limit, before_id)
+
+    def count_executions(self, where: queries.ExecutionFilter, cap: int = 10_000) -> int:
+        with self.engine.connect() as connection:
+            return queries.count_executions_capped(connection, where, cap)
 
     def timeline(self, task_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:

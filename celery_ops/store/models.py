@@ -216,9 +216,47 @@ class ScheduleRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class User(Base):
+    """Someone who may sign in to the dashboard and the API, with one role."""
+
+    __tablename__ = "celery_ops_users"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    # A salted, slow hash (Werkzeug's scrypt); never the password.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who did what, when, to which targets, and how it ended: one row per action."""
+
+    __tablename__ = "celery_ops_audit_log"
+    __table_args__ = (Index(None, "at"), Index(None, "username", "at"), TABLE_OPTIONS)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    username: Mapped[str | None] = mapped_column(String(150))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    # JSON: the task ids, schedule names or filter the action applied to.
+    targets: Mapped[str | None] = mapped_column(LongText)
+    # "ok", "failed" or "denied".
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
 executions = cast(Table, Execution.__table__)
 execution_events = cast(Table, ExecutionEventRow.__table__)
 workers = cast(Table, Worker.__table__)
 definitions = cast(Table, TaskDefinition.__table__)
 schedules = cast(Table, Schedule.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
+users = cast(Table, User.__table__)
+audit_log = cast(Table, AuditEntry.__table__)

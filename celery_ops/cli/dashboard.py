@@ -1,0 +1,86 @@
+"""`ops dashboard` and `ops users ...`: serve the dashboard and manage who may use it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from celery_ops.accounts import ROLES, AccountError, Accounts
+from celery_ops.cli.context import current_ops, fail, one_line, safe_url
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5555, show_default=True, type=int, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+def dashboard(host: str, port: int, threads: int) -> None:
+    """Serve the dashboard and its JSON API (waitress, a production WSGI server)."""
+    # Flask, Flask-Admin and waitress load only for this command, not for every `ops` one.
+    from waitress import serve
+
+    from celery_ops.dashboard import create_app
+
+    ops = current_ops()
+    try:
+        app = create_app(ops.app)
+    except Exception as exc:
+        fail(f"could not start the dashboard on {safe_url(ops.store.url)}: {one_line(exc)}")
+    click.echo(f"celery-ops dashboard on http://{host}:{port}/ (store {safe_url(ops.store.url)})")
+    serve(app, host=host, port=port, threads=threads, ident="celery-ops")
+
+
+@click.group()
+def users() -> None:
+    """Who may sign in to the dashboard and the API, with which role."""
+
+
+@users.command(name="add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def add_user(name: str, role: str, password_stdin: bool) -> None:
+    """Create a user (viewer: read; operator: also act; admin: also manage users)."""
+    password = _password(password_stdin)
+    try:
+        _accounts().add(name, password, role)
+    except AccountError as exc:
+        fail(str(exc))
+    click.echo(f"added {name} ({role})")
+
+
+@users.command(name="set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password(name: str, password_stdin: bool) -> None:
+    """Give a user a new password."""
+    try:
+        _accounts().set_password(name, _password(password_stdin))
+    except AccountError as exc:
+        fail(str(exc))
+    click.echo(f"password of {name} changed")
+
+
+@users.command(name="list")
+def list_users() -> None:
+    """Every user, with role and last sign-in."""
+    for row in _accounts().store.users():
+        last = row["last_login_at"].strftime("%Y-%m-%d %H:%M") if row["last_login_at"] else "-"
+        state = "" if row["active"] else "  (disabled)"
+        click.echo(f"{row['username']:<24} {row['role']:<9} last sign-in {last}{state}")
+
+
+def _accounts() -> Accounts:
+    ops = current_ops()
+    try:
+        ops.store.ensure_schema(ops.config.create_schema)
+    except Exception as exc:
+        fail(f"could not open the store {safe_url(ops.store.url)}: {one_line(exc)}")
+    return Accounts(ops.store.accounts)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        # One line; the trailing newline of `echo pw |` is not part of the password.
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))

@@ -1,0 +1,97 @@
+"""`create_app`: the dashboard as a WSGI app, secure by default."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from flask import Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+from flask_wtf.csrf import CSRFProtect
+
+from celery_ops.accounts import Accounts
+from celery_ops.dashboard import auth
+from celery_ops.dashboard.api import api
+from celery_ops.dashboard.views import HomeView, add_views
+from celery_ops.extension import CeleryOps, init_app
+
+logger = logging.getLogger("celery_ops.dashboard")
+
+
+def create_app(celery_app: Any, **config: Any) -> Flask:
+    """The dashboard of ``celery_app``. ``config`` entries override Flask settings, e.g.
+    ``create_app(app, SECRET_KEY=...)``.
+
+    With no user in the store yet, the first call creates ``admin`` with a random password
+    and prints it once: the dashboard never runs without authentication.
+    """
+    ops = init_app(celery_app)
+    ops.store.ensure_schema(ops.config.create_schema)
+    app = Flask("celery_ops.dashboard")
+    secret = ops.config.dashboard_secret_key
+    if not secret and "SECRET_KEY" not in config:
+        logger.warning(
+            "celery-ops: no ops_dashboard_secret_key (or CELERY_OPS_SECRET_KEY) set: using a "
+            "random key, so sessions end when this process restarts and are not shared "
+            "between processes"
+        )
+    app.config.update(
+        SECRET_KEY=secret or secrets.token_urlsafe(32),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=ops.config.dashboard_secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=ops.config.dashboard_secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.config.update(config)
+    _attach(app, ops)
+    CSRFProtect(app).exempt(api)
+    auth.install(app)
+    app.register_blueprint(api)
+    admin = Admin(
+        app,
+        name="celery-ops",
+        theme=Bootstrap4Theme(swatch="default"),
+        index_view=HomeView(name="Home", url="/"),
+    )
+    add_views(admin)
+    _announce_first_admin(app)
+    ops.start_reaper()
+    return app
+
+
+def register_views(admin: Admin, celery_app: Any) -> None:
+    """Add the celery-ops pages to an existing Flask-Admin of your own Flask app.
+
+    Sign-in stays celery-ops's own (its users and roles); the app must have a SECRET_KEY
+    and CSRF protection (Flask-WTF's CSRFProtect) like any app taking form posts.
+    """
+    ops = init_app(celery_app)
+    ops.store.ensure_schema(ops.config.create_schema)
+    assert admin.app is not None, "create the Admin with your Flask app first"
+    _attach(admin.app, ops)
+    auth.install(admin.app)
+    add_views(admin)
+
+
+def _attach(app: Flask, ops: CeleryOps) -> None:
+    app.extensions["celery_ops"] = ops
+    app.extensions["celery_ops_accounts"] = Accounts(ops.store.accounts)
+
+
+def _announce_first_admin(app: Flask) -> None:
+    password = app.extensions["celery_ops_accounts"].ensure_first_admin()
+    if password:
+        # On the console, once: it is stored only as a hash.
+        print(
+            "\ncelery-ops dashboard: no user existed, so one was created.\n"
+            f"    user: admin\n    password: {password}\n"
+            "Sign in and keep it safe, or create your own users with\n"
+            "    celery -A proj ops users add NAME --role admin --password-stdin\n",
+            flush=True,
+        )

@@ -1,0 +1,57 @@
+"""The dashboard's pages (Flask-Admin views). Every page needs a signed-in user."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import redirect, request, url_for
+from flask_admin import Admin, AdminIndexView, expose
+
+from celery_ops import lifecycle as states
+from celery_ops.dashboard.auth import current_account, ops
+from celery_ops.store.queries import ExecutionFilter
+
+#: Counts on the home page stop here ("10000" reads "10,000 or more").
+COUNT_CAP = 10_000
+
+
+class SignedIn:
+    """Mixin for Flask-Admin views: visible only to signed-in users."""
+
+    def is_accessible(self) -> bool:
+        return current_account() is not None
+
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
+        return redirect(url_for("celery_ops_auth.login", next=request.full_path))
+
+
+class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
+    """Executions and failures in the last hour and day, and the latest failures."""
+
+    @expose("/")  # type: ignore[untyped-decorator]
+    def index(self) -> Any:
+        store = ops().store
+        now = datetime.now(timezone.utc)
+        windows = {"last hour": now - timedelta(hours=1), "last day": now - timedelta(days=1)}
+        counts = {
+            label: {
+                status: store.count_executions(
+                    ExecutionFilter(statuses=(status,), since=since), cap=COUNT_CAP
+                )
+                for status in states.ALL_STATUSES
+            }
+            for label, since in windows.items()
+        }
+        failures = store.executions(ExecutionFilter(statuses=(states.FAILURE,)), limit=10)
+        return self.render(
+            "celery_ops/home.html",
+            counts=counts,
+            failures=failures,
+            cap=COUNT_CAP,
+            account=current_account(),
+        )
+
+
+def add_views(admin: Admin) -> None:
+    """The pages besides Home (executions, failures, schedules, tasks, audit)."""

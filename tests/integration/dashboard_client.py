@@ -1,0 +1,63 @@
+"""The dashboard of the external app, driven through Flask's test client (WSGI, in process)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from integration.conftest import ExternalApp
+from werkzeug.test import TestResponse
+
+from celery_ops.accounts import Accounts
+from celery_ops.dashboard import create_app
+
+PASSWORDS = {"viewer": "viewer-password", "operator": "operator-password", "admin": "admin-pass"}
+
+
+class Dashboard:
+    """A dashboard app with one user per role (named after the role)."""
+
+    def __init__(self, external: ExternalApp, **config: Any) -> None:
+        self.external = external
+        self.app: Flask = create_app(external.app, **config)
+        self.accounts = Accounts(external.ops.store.accounts)
+        for role, password in PASSWORDS.items():
+            if self.accounts.store.user(role) is None:
+                self.accounts.add(role, password, role)
+
+    def client(self) -> FlaskClient:
+        return self.app.test_client()
+
+    def api(
+        self, method: str, path: str, role: str | None = "operator", **kwargs: Any
+    ) -> TestResponse:
+        """An API call with HTTP Basic as ``role`` (None: anonymous)."""
+        headers = dict(kwargs.pop("headers", {}))
+        if role is not None:
+            token = base64.b64encode(f"{role}:{PASSWORDS[role]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        return self.client().open(path, method=method, headers=headers, **kwargs)
+
+    def signed_in(self, role: str) -> FlaskClient:
+        """A browser-like client with a session, signed in through the login form."""
+        client = self.client()
+        token = csrf_token(client.get("/login").text)
+        response = client.post(
+            "/login", data={"username": role, "password": PASSWORDS[role], "csrf_token": token}
+        )
+        assert response.status_code == 302, response.text
+        return client
+
+    def audit(self) -> list[dict[str, Any]]:
+        return self.accounts.store.audit_page(limit=200)
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
