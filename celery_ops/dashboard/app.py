@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from celery_ops.accounts import Accounts
 from celery_ops.dashboard import auth
 from celery_ops.dashboard.api import api
-from celery_ops.dashboard.views import HomeView, add_views
+from celery_ops.dashboard.pages import HomeView, add_views
 from celery_ops.extension import CeleryOps, init_app
 
 logger = logging.getLogger("celery_ops.dashboard")

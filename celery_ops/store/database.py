@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_
 from sqlalchemy.engine import make_url
 
 from celery_ops.lifecycle import ExecutionPatch
@@ -18,6 +18,7 @@ from celery_ops.store import maintenance, queries, schema, writes
 from celery_ops.store.accounts import AccountStore
 from celery_ops.store.engine import create_store_engine
 from celery_ops.store.maintenance import ReapResult
+from celery_ops.store.models import executions
 from celery_ops.store.schedules import ScheduleStore
 
 
@@ -130,6 +131,14 @@ class Store:
         with self.engine.connect() as connection:
             return queries.count_executions_capped(connection, where, cap)
 
+    def failure_groups(self, since: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return queries.failure_groups(connection, since, limit)
+
+    def definitions(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return queries.list_definitions(connection)
+
     def timeline(self, task_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             return queries.get_timeline(connection, task_id)
@@ -143,6 +152,18 @@ class Store:
     def count_older_than(self, age_seconds: float, statuses: Sequence[str] | None) -> int:
         condition = maintenance.purge_condition(_cutoff(age_seconds), statuses)
         return maintenance.count_executions(self.engine, condition)
+
+    def purge_matching(
+        self,
+        where: queries.ExecutionFilter | None = None,
+        task_ids: Sequence[str] | None = None,
+        chunk_size: int = 1000,
+    ) -> int:
+        """Delete the executions matching ``where`` (or with these ids), with timelines."""
+        condition = queries.filter_condition(where or queries.ExecutionFilter())
+        if task_ids is not None:
+            condition = and_(condition, executions.c.task_id.in_(list(task_ids)))
+        return maintenance.purge_executions(self.engine, condition, chunk_size, None)
 
     def purge_older_than(
         self,

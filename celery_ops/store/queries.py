@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, select, true
 
-from celery_ops.store.models import execution_events, executions, workers
+from celery_ops.store.models import definitions, execution_events, executions, workers
 
 
 def get_execution(connection: Connection, task_id: str) -> dict[str, Any] | None:
@@ -42,6 +42,10 @@ class ExecutionFilter:
     tenant_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    parent_id: str | None = None
+    group_id: str | None = None
+    retried_from: str | None = None
+    error_type: str | None = None
 
 
 def count_executions_capped(connection: Connection, where: ExecutionFilter, cap: int) -> int:
@@ -63,20 +67,56 @@ def list_executions(
 
 
 def _filtered(query: Select[Any], where: ExecutionFilter) -> Select[Any]:
+    return query.where(filter_condition(where))
+
+
+def filter_condition(where: ExecutionFilter) -> ColumnElement[bool]:
+    """``where`` as one SQL condition on celery_ops_executions."""
     column = executions.c
+    conditions: list[ColumnElement[bool]] = []
     if where.statuses:
-        query = query.where(column.status.in_(list(where.statuses)))
+        conditions.append(column.status.in_(list(where.statuses)))
     for value, target in (
         (where.task_name, column.task_name),
         (where.queue, column.queue),
         (where.worker_id, column.worker_id),
         (where.schedule_name, column.schedule_name),
         (where.tenant_id, column.tenant_id),
+        (where.parent_id, column.parent_id),
+        (where.group_id, column.group_id),
+        (where.retried_from, column.retried_from),
+        (where.error_type, column.error_type),
     ):
         if value is not None:
-            query = query.where(target == value)
+            conditions.append(target == value)
     if where.since is not None:
-        query = query.where(column.status_at >= where.since)
+        conditions.append(column.status_at >= where.since)
     if where.until is not None:
-        query = query.where(column.status_at < where.until)
-    return query
+        conditions.append(column.status_at < where.until)
+    return and_(true(), *conditions)
+
+
+def failure_groups(connection: Connection, since: datetime, limit: int) -> list[dict[str, Any]]:
+    """Failures since ``since`` grouped by task and exception type, latest group first."""
+    column = executions.c
+    last_seen = func.max(column.status_at)
+    query = (
+        select(
+            column.task_name,
+            column.error_type,
+            func.count().label("count"),
+            func.min(column.status_at).label("first_seen"),
+            last_seen.label("last_seen"),
+            func.min(column.error_message).label("sample"),
+        )
+        .where(column.status == "FAILURE", column.status_at >= since)
+        .group_by(column.task_name, column.error_type)
+        .order_by(last_seen.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def list_definitions(connection: Connection) -> list[dict[str, Any]]:
+    query = select(definitions).order_by(definitions.c.name)
+    return [dict(row._mapping) for row in connection.execute(query)]

@@ -1,29 +1,19 @@
-"""The dashboard's pages (Flask-Admin views). Every page needs a signed-in user."""
+"""Home: what happened in the last hour and day, and the latest failures."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import redirect, request, url_for
-from flask_admin import Admin, AdminIndexView, expose
+from flask_admin import AdminIndexView, expose
 
 from celery_ops import lifecycle as states
 from celery_ops.dashboard.auth import current_account, ops
+from celery_ops.dashboard.pages.common import SignedIn
 from celery_ops.store.queries import ExecutionFilter
 
 #: Counts on the home page stop here ("10000" reads "10,000 or more").
 COUNT_CAP = 10_000
-
-
-class SignedIn:
-    """Mixin for Flask-Admin views: visible only to signed-in users."""
-
-    def is_accessible(self) -> bool:
-        return current_account() is not None
-
-    def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
-        return redirect(url_for("celery_ops_auth.login", next=request.full_path))
 
 
 class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
@@ -51,7 +41,3 @@ class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
             cap=COUNT_CAP,
             account=current_account(),
         )
-
-
-def add_views(admin: Admin) -> None:
-    """The pages besides Home (executions, failures, schedules, tasks, audit)."""

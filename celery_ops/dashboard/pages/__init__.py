@@ -1,0 +1,28 @@
+"""The dashboard's pages: Flask-Admin views over the store, each needing a signed-in user.
+
+They read through the store and act through :mod:`celery_ops.actions` and the schedules
+write path, like the API; none of them pages with COUNT(*) or OFFSET.
+"""
+
+from __future__ import annotations
+
+from flask_admin import Admin
+
+from celery_ops.dashboard.pages.audit import AuditView
+from celery_ops.dashboard.pages.executions import ExecutionsView
+from celery_ops.dashboard.pages.failures import FailuresView
+from celery_ops.dashboard.pages.home import HomeView
+from celery_ops.dashboard.pages.schedules import SchedulesView
+from celery_ops.dashboard.pages.tasks import TasksView
+
+
+def add_views(admin: Admin) -> None:
+    """Every page besides Home, in menu order."""
+    admin.add_view(ExecutionsView(name="Executions", endpoint="executions", url="executions"))
+    admin.add_view(FailuresView(name="Failures", endpoint="failures", url="failures"))
+    admin.add_view(SchedulesView(name="Schedules", endpoint="schedules", url="schedules"))
+    admin.add_view(TasksView(name="Tasks", endpoint="tasks", url="tasks"))
+    admin.add_view(AuditView(name="Audit log", endpoint="audit", url="audit"))
+
+
+__all__ = ["HomeView", "add_views"]
