@@ -38,20 +38,29 @@ from celery_ops.store.models import definitions, executions, schedule_runs, sche
 _CHUNK = 500
 
 
+#: What beat reads of a due row: its definition and run count, not its bookkeeping.
+_FIRING_COLUMNS = (
+    "id", "name", "task", "kind", "cron_expression", "timezone", "interval_seconds", "run_at",
+    "args", "kwargs", "options", "queue", "priority", "misfire", "start_at", "end_at",
+    "max_runs", "total_runs", "next_run_at",
+)  # fmt: skip
+
+
 def _due_statement() -> Any:
     """Rows due at ``b_now`` (at most ``b_limit``) and the first row due after it."""
     column = schedules.c
+    wanted = [column[name] for name in _FIRING_COLUMNS]
     enabled = column.enabled == True  # noqa: E712
     now = bindparam("b_now", type_=column.next_run_at.type)
     due_now = (
-        select(schedules)
+        select(*wanted)
         .where(enabled, column.next_run_at <= now)
         .order_by(column.next_run_at)
         .limit(bindparam("b_limit", type_=Integer()))
         .subquery()
     )
     next_one = (
-        select(schedules)
+        select(*wanted)
         .where(enabled, column.next_run_at > now)
         .order_by(column.next_run_at)
         .limit(1)
