@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install and run the celery-ops demo: a Celery worker and a traffic generator (Procfile),
-# recording every execution into demo-data/celery_ops.sqlite3.
+# Install and run the celery-ops demo (Procfile): a Celery worker, beat with celery-ops's
+# DatabaseScheduler, the dashboard on http://127.0.0.1:5555/ and a traffic generator, all
+# recording into demo-data/celery_ops.sqlite3.
 #
 #   bash scripts/demo.sh            # everything in the Procfile
 #   bash scripts/demo.sh worker     # only some of its processes (honcho start NAMES)
@@ -65,6 +66,13 @@ mkdir -p demo-data
 say "migrating the celery-ops store"
 celery -A demo.app ops db upgrade
 
-say "starting the demo (Ctrl-C stops it). In another terminal:
-    .venv/bin/celery -A demo.app ops show TASK_ID    # a task id printed by 'traffic'"
+# 4. A dashboard user for the demo (an operator: it may retry, cancel and purge). The
+#    dashboard listens on 127.0.0.1 only; for anything else create your own users.
+if ! celery -A demo.app ops users list | grep -q '^demo '; then
+    echo "demo-password" | celery -A demo.app ops users add demo --role operator --password-stdin
+fi
+
+say "starting the demo (Ctrl-C stops it).
+    Dashboard: http://127.0.0.1:5555/   user: demo   password: demo-password
+    In another terminal: .venv/bin/celery -A demo.app ops show TASK_ID"
 exec honcho start "$@"
