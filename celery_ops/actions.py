@@ -20,6 +20,8 @@ from celery_ops.store.queries import ExecutionFilter
 
 #: Counts in statistics stop at this many: "10000" reads "10,000 or more".
 STATS_CAP = 10_000
+#: Longest wait for the record of a task just sent (a slow store must not hang the page).
+SETTLE_TIMEOUT = 2.0
 
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
@@ -83,6 +85,7 @@ class Operations:
             options["priority"] = int(_number(priority, "priority", minimum=0, maximum=255))
         task_id = str(uuid.uuid4())
         self._ops.app.send_task(task, arguments, keywords, task_id=task_id, **options)
+        self._settle()
         return task_id
 
     def retry(self, task_id: str) -> str:
@@ -108,6 +111,7 @@ class Operations:
             options["priority"] = row["priority"]
         new_id = str(uuid.uuid4())
         self._ops.app.send_task(row["task_name"], args, kwargs, task_id=new_id, **options)
+        self._settle()
         return new_id
 
     def cancel(self, task_id: str, terminate: bool = False) -> Cancelled:
@@ -181,6 +185,11 @@ class Operations:
             raise UnknownTask(
                 f"unknown task {name!r}: not registered in this app nor seen on any worker"
             )
+
+    def _settle(self) -> None:
+        """Write what this process just sent, so that the operator who sent it can open it
+        at once (the recorder otherwise writes within ops_flush_interval)."""
+        self._ops.recorder.flush(timeout=SETTLE_TIMEOUT)
 
     def _execution(self, task_id: str) -> dict[str, Any]:
         row = self._ops.store.execution(task_id)

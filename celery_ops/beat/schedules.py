@@ -191,6 +191,7 @@ class Schedules:
             request.task, request.args, request.kwargs, task_id=task_id, **request.options
         )
         self.store.mark_sent([claim.id for claim in claims], utcnow())
+        self._ops.recorder.flush(timeout=2.0)  # so that whoever ran it can open it at once
         return task_id
 
     def sync_config(self, entries: Mapping[str, Any], source: str = "config") -> SyncReport:

@@ -1,0 +1,156 @@
+"""The dashboard in Debian's Chromium, driven by Playwright, served by `ops dashboard`.
+
+Screenshots of each step go to $CELERY_OPS_SCREENSHOTS when set (docs/screenshots is made
+that way), else to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers.services import IN_CI, REDIS_BROKER, require
+from helpers.waiting import wait_for
+from helpers.workers import CELERY, CeleryProcess
+from integration.conftest import ExternalApp
+
+from celery_ops.accounts import Accounts
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "operator-password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+@pytest.fixture
+def served(
+    external_app: Callable[..., ExternalApp], new_database
+) -> Iterator[tuple[str, ExternalApp]]:
+    """`celery -A extapp ops dashboard` on a free port, a worker, and an operator user."""
+    require("redis")
+    app = external_app(REDIS_BROKER, new_database("postgresql"))
+    assert app.ops_cli("db", "upgrade").returncode == 0
+    Accounts(app.ops.store.accounts).add("olivia", PASSWORD, "operator")
+    app.start_worker("browser-worker", pool="threads", concurrency=2)
+    port = free_port()
+    server = CeleryProcess(
+        [CELERY, "-A", "extapp", "ops", "dashboard", "--port", str(port)],
+        app.directory,
+        {**app.env, "CELERY_OPS_SECRET_KEY": uuid.uuid4().hex},
+        f"dashboard-{port}",
+    )
+    server.wait_for_log(f"celery-ops dashboard on http://127.0.0.1:{port}/", timeout=30)
+    wait_for(lambda: _listening(port), 15, "the dashboard to listen")
+    yield f"http://127.0.0.1:{port}", app
+    server.stop()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def status_of(app: ExternalApp, task_id: str) -> str | None:
+    row = app.ops.store.execution(task_id)
+    return row["status"] if row else None
+
+
+def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_schedule(
+    served: tuple[str, ExternalApp], browser_page: object, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    base, app = served
+    page: Page = browser_page  # type: ignore[assignment]
+    shots = Path(os.environ.get("CELERY_OPS_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    failed = app.module.always_fails.delay("the-missing-key")
+    wait_for(lambda: status_of(app, failed.id) == "FAILURE", 30, "a failure to retry")
+    app.ops.schedules.add("nightly-report", "extapp.add", cron="30 2 * * *", args=[1, 2])
+
+    # Sign in.
+    page.goto(f"{base}/")
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.fill("#username", "olivia")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator("#recent-failures")).to_contain_text("extapp.always_fails")
+    page.screenshot(path=str(shots / "home.png"), full_page=True)
+
+    # Filter the failures, open one, retry it, land on the new execution.
+    page.goto(f"{base}/executions/")
+    page.select_option("#f-status", ["FAILURE"])
+    page.click("#filters button[type=submit]")
+    expect(page.locator("#executions")).to_contain_text(failed.id)
+    page.screenshot(path=str(shots / "executions-failures.png"), full_page=True)
+    page.click(f"text={failed.id}")
+    expect(page.locator("#traceback")).to_contain_text("KeyError")
+    page.screenshot(path=str(shots / "execution-failure.png"), full_page=True)
+    page.click("button[value=retry]")
+    expect(page.locator(".alert-success")).to_contain_text("Retried 1 execution")
+    new_id = page.locator("#task-id").inner_text()
+    assert new_id != failed.id
+    expect(page.locator("body")).to_contain_text("retried from")
+    wait_for(lambda: status_of(app, new_id) == "FAILURE", 30, "the retry to run")
+    assert app.ops.store.execution(new_id)["retried_from"] == failed.id
+
+    # Cancel a task that waits for its countdown: it never runs.
+    later = app.module.add.apply_async((1, 2), countdown=12)
+    wait_for(lambda: status_of(app, later.id) == "RECEIVED", 30, "the worker to hold it")
+    page.goto(f"{base}/executions/view/{later.id}")
+    page.click("button[value=cancel]")
+    expect(page.locator(".alert-success")).to_contain_text("Cancelled 1 execution")
+    wait_for(lambda: status_of(app, later.id) == "REVOKED", 45, "the revoke")
+    assert app.ops.store.execution(later.id)["started_at"] is None
+
+    # Edit a schedule: check the new timing, see its next 5 due times, save.
+    page.goto(f"{base}/schedules/")
+    page.click("text=nightly-report")
+    page.click("#edit-schedule")
+    page.fill("#cron_expression", "0 9 * * 1-5")
+    page.fill("#timezone", "America/New_York")
+    page.click("#preview")
+    expect(page.locator("#preview-times li")).to_have_count(5)
+    expect(page.locator("#preview-times")).to_contain_text("09:00:00 E")
+    page.screenshot(path=str(shots / "schedule-preview.png"), full_page=True)
+    page.click("#save")
+    expect(page.locator("#upcoming li")).to_have_count(5)
+    expect(page.locator("#upcoming")).to_contain_text("09:00:00 E")
+    page.screenshot(path=str(shots / "schedule.png"), full_page=True)
+    schedule = app.ops.schedules.get("nightly-report")
+    assert (schedule.cron_expression, schedule.timezone) == ("0 9 * * 1-5", "America/New_York")
+
+    # Everything above is in the audit log, under this user's name.
+    page.goto(f"{base}/audit/")
+    for action in ("login", "retry", "cancel", "schedule-update"):
+        expect(page.locator("#audit")).to_contain_text(action)
+    page.screenshot(path=str(shots / "audit.png"), full_page=True)
