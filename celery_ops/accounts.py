@@ -5,8 +5,11 @@ Used by the dashboard (sign-in, access control) and by `celery -A proj ops users
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +23,9 @@ VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
 ROLES = (VIEWER, OPERATOR, ADMIN)
 MIN_PASSWORD_LENGTH = 8
 FIRST_ADMIN = "admin"
+#: How long, in seconds, a verified password skips the slow hash check, and for how many.
+VERIFIED_TTL = 60.0
+VERIFIED_CACHE_SIZE = 1024
 
 # Checked against when the user does not exist, so that a wrong name costs as long as a
 # wrong password and response times do not reveal which names exist.
@@ -49,16 +55,37 @@ class Accounts:
 
     def __init__(self, store: AccountStore) -> None:
         self.store = store
+        # The slow hash is checked once per password and stored hash for a short while, so
+        # an API client sending HTTP Basic on every call does not pay it on every call. The
+        # key holds an HMAC of the password under a key of this process, never the password;
+        # a changed password (a new stored hash) misses the cache.
+        self._verified: dict[tuple[str, bytes], float] = {}
+        self._cache_key = secrets.token_bytes(32)
 
-    def authenticate(self, username: str, password: str) -> Account | None:
+    def authenticate(self, username: str, password: str, remember: bool = False) -> Account | None:
+        """The account, if the password is right. ``remember`` marks a sign-in (the last
+        sign-in time is recorded) rather than an API call."""
         row = self.store.user(username) if username else None
         if row is None:
             check_password_hash(_DUMMY_HASH, password)
             return None
-        if not check_password_hash(row["password_hash"], password) or not row["active"]:
+        if not row["active"] or not self._password_matches(row["password_hash"], password):
             return None
-        self.store.update_user(username, {"last_login_at": _utcnow()})
+        if remember:
+            self.store.update_user(username, {"last_login_at": _utcnow()})
         return _account(row)
+
+    def _password_matches(self, stored: str, password: str) -> bool:
+        key = (stored, hmac.new(self._cache_key, password.encode(), hashlib.sha256).digest())
+        now = time.monotonic()
+        if self._verified.get(key, 0.0) > now:
+            return True
+        if not check_password_hash(stored, password):
+            return False
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[key] = now + VERIFIED_TTL
+        return True
 
     def load(self, user_id: int) -> Account | None:
         row = self.store.user_by_id(user_id)

@@ -14,6 +14,14 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade --force-reinstall --no-deps .
 .venv/bin/python -m pip install --quiet ".[test]"
 
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium for the browser tests"
+  apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+    || echo "could not install chromium (apt-get install -y chromium): browser tests will say so"
+fi
+
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

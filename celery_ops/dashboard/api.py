@@ -36,6 +36,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 api = Blueprint("celery_ops_api", __name__, url_prefix="/api")
 
 MAX_PAGE = 500
+#: The largest row id any backend stores (BIGINT).
+MAX_ID = 2**63 - 1
 # Columns that are never shown: the exact message arguments exist only to retry a task.
 HIDDEN_COLUMNS = frozenset({"message_args", "message_kwargs", "progress"})
 _STATUS_OF = {
@@ -123,7 +125,7 @@ def _http_error(exc: HTTPException) -> Response:
 @requires(VIEWER)
 def list_tasks() -> Response:
     limit = _int_arg("limit", 50, 1, MAX_PAGE)
-    cursor = _int_arg("cursor", None, 1, None)
+    cursor = _int_arg("cursor", None, 1, MAX_ID)
     statuses = tuple(s.upper() for s in request.args.getlist("status") if s)
     unknown = sorted(set(statuses) - set(states.ALL_STATUSES))
     if unknown:

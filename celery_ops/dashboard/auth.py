@@ -115,7 +115,9 @@ def install(app: Flask) -> None:
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
-        account = accounts().authenticate(form.username.data or "", form.password.data or "")
+        account = accounts().authenticate(
+            form.username.data or "", form.password.data or "", remember=True
+        )
         g.celery_ops_account = account
         if account is None:
             accounts().audit(None, "login", [form.username.data], "denied", None, remote_addr())

@@ -39,7 +39,12 @@ _JSON_ANY: dict[str, Any] = {}
 _SCHEDULE_FIELDS: dict[str, Any] = {
     "task": {"type": "string"},
     "cron": {"type": "string", "description": "5 fields, or 6 with seconds last"},
-    "every": {"type": "number", "exclusiveMinimum": 0, "description": "interval in seconds"},
+    "every": {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "description": "interval in seconds",
+    },
     "at": {"type": "string", "format": "date-time", "description": "run once at"},
     "timezone": {"type": "string", "description": "IANA name, for cron"},
     "args": {"type": "array"},
@@ -108,7 +113,11 @@ def _paths() -> dict[str, Any]:
             "in": "query",
             "schema": {"type": "integer", "minimum": 1, "maximum": 500},
         },
-        {"name": "cursor", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        },
     ]
     filters = [
         {

@@ -87,14 +87,18 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
 
     worker = app.ops.store.worker(app.workers[0].hostname)
     assert worker and worker["status"] == "online" and worker["pool"] == "prefork"
-    app.workers[0].stop()
-    worker = wait_for(
-        lambda: (
-            (w := app.ops.store.worker(app.workers[0].hostname)) and w["status"] == "offline" and w
-        ),
-        10,
-        "the worker to be recorded offline",
-    )
+    stopping = app.workers[0]
+    stopping.stop()
+    try:
+        worker = wait_for(
+            lambda: (
+                (w := app.ops.store.worker(stopping.hostname)) and w["status"] == "offline" and w
+            ),
+            20,
+            "the worker to be recorded offline",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nworker log:\n{stopping.log()[-3000:]}") from None
     assert worker["tasks_processed"] >= 6
 
 
