@@ -27,6 +27,8 @@ class Dashboard:
         for role, password in PASSWORDS.items():
             if self.accounts.store.user(role) is None:
                 self.accounts.add(role, password, role)
+            else:  # `admin`, made with a random password by the first start
+                self.accounts.set_password(role, password)
 
     def client(self) -> FlaskClient:
         return self.app.test_client()

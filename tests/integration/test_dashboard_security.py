@@ -170,3 +170,39 @@ class TestUsersCommand:
         assert role.returncode == 2
         listed = external.ops_cli("users", "list")
         assert "alice" in listed.stdout and "operator" in listed.stdout
+
+
+class TestUsersPage:
+    def test_only_admins_see_and_manage_users(self, dashboard: Dashboard) -> None:
+        operator = dashboard.signed_in("operator")
+        assert "Users" not in operator.get("/").text
+        assert operator.get("/users/").status_code == 403
+        token = csrf_token(operator.get("/").text)
+        forged = operator.post(
+            "/users/add",
+            data={"username": "mallory", "password": "password1", "role": "admin",
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert forged.status_code == 403
+        assert dashboard.accounts.store.user("mallory") is None
+
+        admin = dashboard.signed_in("admin")
+        page = admin.get("/users/")
+        assert page.status_code == 200 and "operator" in page.text
+        token = csrf_token(page.text)
+        admin.post(
+            "/users/add",
+            data={"username": "dora", "password": "password1", "role": "viewer",
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert dashboard.accounts.store.user("dora")["role"] == "viewer"
+        admin.post(
+            "/users/dora/update", data={"role": "operator", "active": "no", "csrf_token": token}
+        )
+        dora = dashboard.accounts.store.user("dora")
+        assert (dora["role"], dora["active"]) == ("operator", False)
+        assert dashboard.accounts.authenticate("dora", "password1") is None
+        admin.post("/users/admin/update", data={"role": "viewer", "csrf_token": token})
+        assert dashboard.accounts.store.user("admin")["role"] == "admin"
+        actions = {entry["action"] for entry in dashboard.audit()}
+        assert {"user-add", "user-update"} <= actions

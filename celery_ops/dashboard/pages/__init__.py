@@ -14,6 +14,7 @@ from celery_ops.dashboard.pages.failures import FailuresView
 from celery_ops.dashboard.pages.home import HomeView
 from celery_ops.dashboard.pages.schedules import SchedulesView
 from celery_ops.dashboard.pages.tasks import TasksView
+from celery_ops.dashboard.pages.users import UsersView
 
 
 def add_views(admin: Admin) -> None:
@@ -23,6 +24,7 @@ def add_views(admin: Admin) -> None:
     admin.add_view(SchedulesView(name="Schedules", endpoint="schedules", url="schedules"))
     admin.add_view(TasksView(name="Tasks", endpoint="tasks", url="tasks"))
     admin.add_view(AuditView(name="Audit log", endpoint="audit", url="audit"))
+    admin.add_view(UsersView(name="Users", endpoint="users", url="users"))
 
 
 __all__ = ["HomeView", "add_views"]
