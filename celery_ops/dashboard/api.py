@@ -29,7 +29,7 @@ from celery_ops.beat.definition import parse_time
 from celery_ops.dashboard import openapi
 from celery_ops.dashboard.auth import audit, current_account, ops, used_basic_auth
 from celery_ops.durations import parse_duration
-from celery_ops.store.queries import ExecutionFilter
+from celery_ops.store.queries import MIN_SEARCH_CHARS, ExecutionFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -139,6 +139,7 @@ def list_tasks() -> Response:
         tenant_id=request.args.get("tenant") or None,
         since=_time_arg("since"),
         until=_time_arg("until"),
+        text=_search_arg(),
     )
     rows = ops().store.executions(where, limit + 1, cursor)
     page, more = rows[:limit], len(rows) > limit
@@ -365,6 +366,15 @@ def _int_arg(name: str, default: int | None, low: int, high: int | None) -> Any:
     if value < low or (high is not None and value > high):
         raise InvalidInput(f"{name} must be between {low} and {high or 'any'}")
     return value
+
+
+def _search_arg() -> str | None:
+    text = (request.args.get("search") or "").strip()
+    if not text:
+        return None
+    if len(text) < MIN_SEARCH_CHARS:
+        raise InvalidInput(f"search needs at least {MIN_SEARCH_CHARS} characters")
+    return text
 
 
 def _time_arg(name: str) -> datetime | None:

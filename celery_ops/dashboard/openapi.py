@@ -127,6 +127,12 @@ def _paths() -> dict[str, Any]:
         },
         {"name": "task", "in": "query", "schema": {"type": "string"}},
         {"name": "queue", "in": "query", "schema": {"type": "string"}},
+        {
+            "name": "search",
+            "in": "query",
+            "description": "text the shown arguments contain (3+ characters)",
+            "schema": {"type": "string"},
+        },
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     ]

@@ -105,6 +105,7 @@ class Store:
                 if worker.just_started:
                     writes.close_previous_run(connection, worker.hostname, worker.at)
             writes.upsert_executions(connection, batch.executions)
+            writes.index_search(connection, batch.executions)
             writes.append_timeline(connection, batch.timeline)
             for hostname, at, reported in batch.definitions:
                 writes.upsert_definitions(connection, hostname, at, reported)
@@ -160,7 +161,9 @@ class Store:
         chunk_size: int = 1000,
     ) -> int:
         """Delete the executions matching ``where`` (or with these ids), with timelines."""
-        condition = queries.filter_condition(where or queries.ExecutionFilter())
+        condition = queries.filter_condition(
+            where or queries.ExecutionFilter(), self.engine.dialect.name
+        )
         if task_ids is not None:
             condition = and_(condition, executions.c.task_id.in_(list(task_ids)))
         return maintenance.purge_executions(self.engine, condition, chunk_size, None)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, update
 
-from celery_ops.store.models import execution_events, executions, workers
+from celery_ops.store.models import execution_events, executions, search_text, workers
 from celery_ops.store.writes import mark_lost
 
 
@@ -86,11 +86,11 @@ def purge_executions(
             ).all()
             if not chunk:
                 return deleted
+            task_ids = [row.task_id for row in chunk]
             connection.execute(
-                delete(execution_events).where(
-                    execution_events.c.task_id.in_([row.task_id for row in chunk])
-                )
+                delete(execution_events).where(execution_events.c.task_id.in_(task_ids))
             )
+            connection.execute(delete(search_text).where(search_text.c.task_id.in_(task_ids)))
             connection.execute(delete(executions).where(executions.c.id.in_([r.id for r in chunk])))
         deleted += len(chunk)
         if on_chunk is not None:

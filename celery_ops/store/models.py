@@ -252,6 +252,22 @@ class AuditEntry(Base):
     remote_addr: Mapped[str | None] = mapped_column(String(64))
 
 
+class SearchText(Base):
+    """The text of each execution's (shown) arguments that search looks in, written once.
+
+    A table apart, so that the index serving search (trigram GIN on PostgreSQL, FULLTEXT on
+    MariaDB, an FTS5 trigram table on SQLite, see migration 0004) is written once per
+    execution, not again at each of the row's status changes.
+    """
+
+    __tablename__ = "celery_ops_search"
+    # Its search index differs per backend and is made by migration 0004 only.
+    __table_args__ = (TABLE_OPTIONS,)
+
+    task_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
 executions = cast(Table, Execution.__table__)
 execution_events = cast(Table, ExecutionEventRow.__table__)
 workers = cast(Table, Worker.__table__)
@@ -260,3 +276,4 @@ schedules = cast(Table, Schedule.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
 users = cast(Table, User.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
+search_text = cast(Table, SearchText.__table__)

@@ -6,9 +6,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    func,
+    literal_column,
+    select,
+    table,
+    true,
+)
 
-from celery_ops.store.models import definitions, execution_events, executions, workers
+from celery_ops.store.models import (
+    definitions,
+    execution_events,
+    executions,
+    search_text,
+    workers,
+)
 
 
 def get_execution(connection: Connection, task_id: str) -> dict[str, Any] | None:
@@ -46,12 +62,14 @@ class ExecutionFilter:
     group_id: str | None = None
     retried_from: str | None = None
     error_type: str | None = None
+    #: Text the shown arguments contain (3 characters or more), served by the search index.
+    text: str | None = None
 
 
 def count_executions_capped(connection: Connection, where: ExecutionFilter, cap: int) -> int:
     """How many executions match, counting at most ``cap`` (a bounded scan, never a full
     COUNT(*) of a big table): ``cap`` means "that many or more"."""
-    inner = _filtered(select(executions.c.id), where).limit(cap).subquery()
+    inner = _filtered(connection, select(executions.c.id), where).limit(cap).subquery()
     return int(connection.execute(select(func.count()).select_from(inner)).scalar_one())
 
 
@@ -60,17 +78,21 @@ def list_executions(
 ) -> list[dict[str, Any]]:
     """Newest first (by row id, the order the store first heard of each task), ``limit`` at a
     time below ``before_id``: keyset paging, never OFFSET or COUNT(*)."""
-    query = _filtered(select(executions), where).order_by(executions.c.id.desc()).limit(limit)
+    query = (
+        _filtered(connection, select(executions), where)
+        .order_by(executions.c.id.desc())
+        .limit(limit)
+    )
     if before_id is not None:
         query = query.where(executions.c.id < before_id)
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def _filtered(query: Select[Any], where: ExecutionFilter) -> Select[Any]:
-    return query.where(filter_condition(where))
+def _filtered(connection: Connection, query: Select[Any], where: ExecutionFilter) -> Select[Any]:
+    return query.where(filter_condition(where, connection.dialect.name))
 
 
-def filter_condition(where: ExecutionFilter) -> ColumnElement[bool]:
+def filter_condition(where: ExecutionFilter, dialect: str) -> ColumnElement[bool]:
     """``where`` as one SQL condition on celery_ops_executions."""
     column = executions.c
     conditions: list[ColumnElement[bool]] = []
@@ -93,7 +115,33 @@ def filter_condition(where: ExecutionFilter) -> ColumnElement[bool]:
         conditions.append(column.status_at >= where.since)
     if where.until is not None:
         conditions.append(column.status_at < where.until)
+    if where.text:
+        conditions.append(column.task_id.in_(_search(where.text, dialect)))
     return and_(true(), *conditions)
+
+
+#: Shorter search text cannot use the trigram indexes.
+MIN_SEARCH_CHARS = 3
+
+
+def _search(text: str, dialect: str) -> Select[Any]:
+    """Task ids whose shown arguments contain ``text``, through each backend's index."""
+    found = select(search_text.c.task_id)
+    if dialect == "postgresql":
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return found.where(search_text.c.text.ilike(pattern, escape="\\"))
+    if dialect == "sqlite":
+        # A quoted phrase: the trigram tokenizer matches it anywhere in the text.
+        phrase = '"' + text.replace('"', '""') + '"'
+        matching: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(table("celery_ops_search_fts"))
+            .where(literal_column("celery_ops_search_fts").op("MATCH")(phrase))
+        )
+        return found.where(literal_column("celery_ops_search.rowid").in_(matching))
+    # MariaDB/MySQL FULLTEXT matches words: the text as one phrase of them.
+    phrase = '"' + text.replace('"', " ") + '"'
+    return found.where(search_text.c.text.match(phrase))
 
 
 def failure_groups(connection: Connection, since: datetime, limit: int) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from celery_ops.lifecycle import (
     ExecutionPatch,
     Policy,
 )
-from celery_ops.store.models import definitions, executions, workers
+from celery_ops.store.models import definitions, executions, search_text, workers
 from celery_ops.store.models import execution_events as timeline
 from celery_ops.store.types import utc_from_timestamp
 
@@ -53,6 +53,35 @@ def upsert_executions(connection: Connection, patches: Iterable[ExecutionPatch])
         set_clause = functools.partial(_execution_set_clause, columns=columns)
         _upsert(connection, executions, rows, "task_id", set_clause, cache_as=columns)
     return sum(len(rows) for rows in groups.values())
+
+
+#: How much of an execution's shown arguments search looks in (their start).
+SEARCH_CHARS = 1000
+
+
+def index_search(connection: Connection, patches: Iterable[ExecutionPatch]) -> None:
+    """Keep the text of each new execution's (shown) arguments for search, once."""
+    rows = []
+    for patch in patches:
+        args, kwargs = patch.values.get("args"), patch.values.get("kwargs")
+        if args is None and kwargs is None:
+            continue
+        text = f"{args or ''} {kwargs or ''}".strip()[:SEARCH_CHARS]
+        if text:
+            rows.append({"task_id": patch.task_id, "text": text})
+    if rows:
+        connection.execute(_insert_search(connection.dialect.name), rows)
+
+
+@functools.cache
+def _insert_search(dialect: str) -> Any:
+    # The first text wins: an execution's arguments do not change.
+    if dialect == "postgresql":
+        return postgresql.insert(search_text).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(search_text).on_conflict_do_nothing()
+    statement = mysql.insert(search_text)
+    return statement.on_duplicate_key_update(task_id=search_text.c.task_id)
 
 
 def append_timeline(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -206,3 +206,15 @@ class TestUsersPage:
         assert dashboard.accounts.store.user("admin")["role"] == "admin"
         actions = {entry["action"] for entry in dashboard.audit()}
         assert {"user-add", "user-update"} <= actions
+
+
+class TestSearch:
+    def test_the_api_and_the_page_search_argument_text(self, dashboard: Dashboard) -> None:
+        sent = dashboard.external.module.echo.delay("order-8080 for <b>ACME</b>")
+        dashboard.external.ops.recorder.flush(timeout=10)
+        hits = dashboard.api("GET", "/api/tasks", role="viewer", query_string={"search": "8080"})
+        assert [row["task_id"] for row in hits.json["items"]] == [sent.id]
+        short = dashboard.api("GET", "/api/tasks", role="viewer", query_string={"search": "80"})
+        assert short.status_code == 422
+        page = dashboard.signed_in("viewer").get("/executions/?text=acme").text
+        assert sent.id in page

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from celery_ops.store import SchemaError, Store
 from celery_ops.store.models import Base
-from celery_ops.store.schema import VERSION_TABLE, head_revision
+from celery_ops.store.schema import VERSION_TABLE, head_revision, include_object
 
 PUBLIC_TABLES = {
     "celery_ops_executions",
@@ -31,7 +31,12 @@ def test_first_start_creates_every_table_on_an_empty_database(database_url: str)
 def test_the_migrations_build_exactly_the_models(store: Store) -> None:
     with store.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "version_table": VERSION_TABLE}
+            connection,
+            opts={
+                "compare_type": True,
+                "version_table": VERSION_TABLE,
+                "include_object": include_object,
+            },
         )
         differences = compare_metadata(context, Base.metadata)
     assert differences == []

@@ -15,11 +15,13 @@ from celery_ops.accounts import OPERATOR
 from celery_ops.actions import ActionError, Operations
 from celery_ops.dashboard.auth import audit, current_account, ops
 from celery_ops.dashboard.pages.common import PAGE_SIZE, Page, int_arg, pretty, time_arg
-from celery_ops.store.queries import ExecutionFilter
+from celery_ops.store.queries import MIN_SEARCH_CHARS, ExecutionFilter
 
 #: "Everything matching the filter" stops at this many executions for retry and cancel.
 MATCHING_CAP = 10_000
-FILTER_ARGS = ("status", "task", "queue", "worker", "schedule", "tenant", "since", "until")
+FILTER_ARGS = (
+    "status", "task", "queue", "worker", "schedule", "tenant", "since", "until", "text",
+)  # fmt: skip
 
 
 def current_filter(args: Any) -> ExecutionFilter:
@@ -34,6 +36,7 @@ def current_filter(args: Any) -> ExecutionFilter:
         tenant_id=args.get("tenant") or None,
         since=time_arg("since", args),
         until=time_arg("until", args),
+        text=_search_text(args.get("text")),
     )
 
 
@@ -172,6 +175,16 @@ class ExecutionsView(Page):
         audit("purge", targets, "ok", f"deleted {deleted}")
         flash(f"Deleted {deleted} execution record(s) and their timelines.", "success")
         return redirect(url_for(".index"))
+
+
+def _search_text(raw: str | None) -> str | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if len(text) < MIN_SEARCH_CHARS:
+        flash(f"Search needs at least {MIN_SEARCH_CHARS} characters.", "warning")
+        return None
+    return text
 
 
 def _matching_ids(where: ExecutionFilter, cap: int) -> Iterator[str]:

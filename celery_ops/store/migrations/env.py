@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from celery_ops.store.models import Base
-from celery_ops.store.schema import VERSION_TABLE
+from celery_ops.store.schema import VERSION_TABLE, include_object
 
 
 def run_migrations() -> None:
@@ -27,6 +27,7 @@ def _run(connection: Connection) -> None:
         version_table=VERSION_TABLE,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
