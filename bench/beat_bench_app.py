@@ -11,6 +11,7 @@ Environment (set by the benchmark script for each run):
 ``BENCH_PLAN``          a JSON file describing the schedule entries (see ``Plan``)
 ``BENCH_SENDS_FILE``    (beat process) where every publish is appended as ``name<TAB>time``
 ``BENCH_OPS_SETTINGS``  (ops, optional) JSON object of extra ``init_app`` keyword settings
+``BENCH_OPS_RECORD``    (ops, optional) ``0``: disconnect the recorder's publish handlers
 
 Every entry runs the task ``bench.tick`` with its own name as the only argument, so the
 ``after_task_publish`` handler below can tell which entry a message serves, whatever the
@@ -175,6 +176,14 @@ elif SCHEDULER == "ops":
 
     extra: dict[str, Any] = json.loads(os.environ.get("BENCH_OPS_SETTINGS") or "{}")
     OPS = celery_ops.init_app(app, database_url=DATABASE_URL, **extra)
+    if os.environ.get("BENCH_OPS_RECORD") == "0":
+        # Diagnostic variant: the recorder's publish handlers off, so that the scheduler's own
+        # cost shows. celery-ops has no setting for it: this relies on the dispatch_uid its
+        # handlers are connected with (celery_ops.signals.connect), an internal detail.
+        for signal_name in ("before_task_publish", "after_task_publish"):
+            getattr(signals, signal_name).disconnect(
+                dispatch_uid=f"celery_ops:{id(app)}:{signal_name}"
+            )
 
 
 # Recording every send (beat process only)
@@ -318,9 +327,14 @@ def _seed_ops(plan: Plan) -> None:
             args=[name],
         )
 
-    specs = [spec(PROBE_NAME, PROBE_INTERVAL, plan.probe_due)]
-    specs += [spec(plan.name(i), plan.interval, plan.first_due(i)) for i in range(plan.count)]
-    OPS.schedules.add_many(specs)
+    # add_many is one transaction holding every row in memory: 100,000 rows at a time keeps a
+    # 1,000,000-row seed to a few hundred MB.
+    OPS.schedules.add_many([spec(PROBE_NAME, PROBE_INTERVAL, plan.probe_due)])
+    for start in range(0, plan.count, 100_000):
+        OPS.schedules.add_many(
+            spec(plan.name(i), plan.interval, plan.first_due(i))
+            for i in range(start, min(start + 100_000, plan.count))
+        )
 
 
 def _truncate_ops_tables() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from celery_ops.beat.timing import utcnow
 
 # How long two beats run side by side in the soak test (the issue asks for minutes).
-SOAK_SECONDS = float(os.environ.get("BEAT_SOAK_SECONDS", "150"))
+SOAK_SECONDS = float(os.environ.get("BEAT_SOAK_SECONDS", "120"))
 
 
 def due_times(app: ExternalApp, name: str) -> list[datetime]:
