@@ -31,6 +31,7 @@ class OpsConfig:
     shutdown_flush_timeout: float = DEFAULTS["ops_shutdown_flush_timeout"]
     beat_poll_interval: float = DEFAULTS["ops_beat_poll_interval"]
     beat_batch_size: int = DEFAULTS["ops_beat_batch_size"]
+    beat_round_spacing: float = DEFAULTS["ops_beat_round_spacing"]
     beat_claim_timeout: float = DEFAULTS["ops_beat_claim_timeout"]
     beat_misfire_grace: float = DEFAULTS["ops_beat_misfire_grace"]
     beat_run_history: float = parse_duration(DEFAULTS["ops_beat_run_history"])
@@ -81,6 +82,9 @@ class OpsConfig:
                     float(pick("beat_poll_interval")), "ops_beat_poll_interval"
                 ),
                 beat_batch_size=int(_positive(int(pick("beat_batch_size")), "ops_beat_batch_size")),
+                beat_round_spacing=_non_negative(
+                    float(pick("beat_round_spacing")), "ops_beat_round_spacing"
+                ),
                 beat_claim_timeout=_positive(
                     float(pick("beat_claim_timeout")), "ops_beat_claim_timeout"
                 ),
@@ -99,6 +103,12 @@ class OpsConfig:
 
 def _optional_text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _non_negative(value: float, name: str) -> float:
+    if value < 0:
+        raise ConfigurationError(f"{name} must be 0 or more, got {value!r}")
+    return value
 
 
 def _positive(value: float, name: str) -> float:
