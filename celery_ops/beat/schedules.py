@@ -163,9 +163,10 @@ class Schedules:
 
     def run_now(self, name: str) -> str:
         """Send the schedule's task once now, outside its timing; returns the task id."""
-        schedule = self.get(name)
         row = self.store.get(name)
-        assert row is not None
+        if row is None:
+            raise ScheduleNotFound(name)
+        schedule = Schedule.from_row(row)
         request = send_request(row)
         self._check_tasks({request.task})
         task_id = str(uuid.uuid4())

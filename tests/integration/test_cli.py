@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable
 
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
-from helpers.workers import CELERY
 from integration.conftest import ExternalApp
 
 
 def ops(app: ExternalApp, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CELERY, "-A", "extapp", "ops", *args],
-        cwd=app.directory,
-        env={**os.environ, **app.env},
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-    )
+    return app.ops_cli(*args, stdin=stdin)
 
 
 def test_db_upgrade_creates_the_schema_and_current_reports_it(

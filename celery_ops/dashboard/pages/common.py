@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,8 @@ from flask import abort, redirect, render_template, request, url_for
 from flask_admin import BaseView
 
 from celery_ops.beat.definition import ScheduleError, parse_time
-from celery_ops.dashboard.auth import audit, current_account
+from celery_ops.dashboard.auth import audit, current_account, ops
+from celery_ops.store.queries import ExecutionFilter
 
 #: Rows per page of every list.
 PAGE_SIZE = 50
@@ -65,3 +67,17 @@ def pretty(text: str | None) -> str:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except (TypeError, ValueError):
         return text
+
+
+def matching_task_ids(where: ExecutionFilter, cap: int) -> Iterator[str]:
+    """Task ids of the executions matching ``where``, newest first, at most ``cap``."""
+    before: int | None = None
+    seen = 0
+    while seen < cap:
+        rows = ops().store.executions(where, min(500, cap - seen), before)
+        if not rows:
+            return
+        for row in rows:
+            yield row["task_id"]
+        seen += len(rows)
+        before = rows[-1]["id"]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,7 +13,14 @@ from celery_ops import lifecycle as states
 from celery_ops.accounts import OPERATOR
 from celery_ops.actions import ActionError, Operations
 from celery_ops.dashboard.auth import audit, current_account, ops
-from celery_ops.dashboard.pages.common import PAGE_SIZE, Page, int_arg, pretty, time_arg
+from celery_ops.dashboard.pages.common import (
+    PAGE_SIZE,
+    Page,
+    int_arg,
+    matching_task_ids,
+    pretty,
+    time_arg,
+)
 from celery_ops.store.queries import MIN_SEARCH_CHARS, ExecutionFilter
 
 #: "Everything matching the filter" stops at this many executions for retry and cancel.
@@ -125,7 +131,7 @@ class ExecutionsView(Page):
         back: str,
     ) -> Any:
         operations = Operations(ops())
-        chosen = ids if scope == "selected" else list(_matching_ids(where, MATCHING_CAP))
+        chosen = ids if scope == "selected" else list(matching_task_ids(where, MATCHING_CAP))
         done: list[str] = []
         errors: list[str] = []
         for task_id in chosen:
@@ -185,19 +191,6 @@ def _search_text(raw: str | None) -> str | None:
         flash(f"Search needs at least {MIN_SEARCH_CHARS} characters.", "warning")
         return None
     return text
-
-
-def _matching_ids(where: ExecutionFilter, cap: int) -> Iterator[str]:
-    before: int | None = None
-    seen = 0
-    while seen < cap:
-        rows = ops().store.executions(where, min(500, cap - seen), before)
-        if not rows:
-            return
-        for row in rows:
-            yield row["task_id"]
-        seen += len(rows)
-        before = rows[-1]["id"]
 
 
 def _describe(where: ExecutionFilter) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from celery_ops import lifecycle as states
 from celery_ops.accounts import OPERATOR
 from celery_ops.actions import ActionError, Operations
 from celery_ops.dashboard.auth import audit, current_account, ops
-from celery_ops.dashboard.pages.common import Page
-from celery_ops.dashboard.pages.executions import MATCHING_CAP, _matching_ids
+from celery_ops.dashboard.pages.common import Page, matching_task_ids
+from celery_ops.dashboard.pages.executions import MATCHING_CAP
 from celery_ops.store.queries import ExecutionFilter
 
 WINDOWS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7),
@@ -49,7 +49,7 @@ class FailuresView(Page):
         operations = Operations(ops())
         done: list[str] = []
         errors: list[str] = []
-        for task_id in list(_matching_ids(where, MATCHING_CAP)):
+        for task_id in list(matching_task_ids(where, MATCHING_CAP)):
             try:
                 done.append(operations.retry(task_id))
             except ActionError as exc:
