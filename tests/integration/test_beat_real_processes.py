@@ -22,15 +22,7 @@ SOAK_SECONDS = float(os.environ.get("BEAT_SOAK_SECONDS", "120"))
 
 def due_times(app: ExternalApp, name: str) -> list[datetime]:
     """The due times fired for ``name``, from the runs table."""
-    with app.ops.store.engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT due_at FROM celery_ops_schedule_runs WHERE schedule_name = :name "
-                "ORDER BY due_at"
-            ),
-            {"name": name},
-        )
-        return [_utc(row[0]) for row in rows]
+    return [due for due, _claimed in runs(app, name)]
 
 
 def executions_of(app: ExternalApp, name: str, status: str | None = None) -> int:
@@ -91,7 +83,9 @@ def test_edits_from_the_cli_take_effect_live_and_a_one_off_fires_once(
     wait_for(lambda: len([t for t in due_times(app, "tick") if t > edited_at]) >= 5, 20, "1 s rate")
     after = [t for t in due_times(app, "tick") if t > edited_at]
     assert (after[0] - edited_at).total_seconds() < 2.0
-    assert set(gaps(after)) == {1.0}
+    # A due time of the old definition, read by beat just before the edit, may still go out
+    # right after it; from the next one on, the new period holds.
+    assert set(gaps(after[1:])) == {1.0}
 
     cli_ok(app, "schedules", "disable", "tick")
     disabled_at = utcnow().replace(tzinfo=None)
@@ -199,11 +193,13 @@ def test_a_beat_stopped_for_three_periods_fires_the_missed_time_once(
     wait_for(lambda: len(due_times(app, "every-3")) >= len(before) + 3, 20, "fires after restart")
 
     after = [run for run in runs(app, "every-3") if run[0] > before[-1]]
-    # A replay would claim each missed period, late, at once: only one fire may be late.
-    late = [due for due, claimed in after if (claimed - due).total_seconds() > 1.5]
-    assert len(late) == 1, f"the missed periods fire once, not once per period: {after}"
-    assert late[0] == after[0][0] and late[0] > stopped_at
-    assert set(gaps([due for due, _claimed in after[1:]])) == {3.0}
+    first_due, first_claim = after[0]
+    # Once, not once per period: the periods missed while no beat ran were not sent one by
+    # one (their due times are absent), and the restarted beat's first round sent one fire.
+    assert (first_due - before[-1]).total_seconds() >= 9.0, after
+    assert first_due > stopped_at
+    assert sum(abs((claimed - first_claim).total_seconds()) < 0.5 for _due, claimed in after) == 1
+    assert set(gaps([due for due, _claimed in after])) == {3.0}
 
 
 def runs(app: ExternalApp, name: str) -> list[tuple[datetime, datetime]]:
