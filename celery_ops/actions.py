@@ -27,6 +27,29 @@ if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """A queue as the broker sees it."""
+
+    messages: int
+    consumers: int
+    #: False when the broker has no such queue; on Redis that just means it is empty.
+    in_broker: bool = True
+
+
+def _backlog(connection: Any, name: str) -> Backlog:
+    channel = connection.channel()
+    try:
+        declared = channel.queue_declare(queue=name, passive=True)
+        return Backlog(int(declared.message_count), int(declared.consumer_count))
+    except Exception as exc:
+        if "NOT_FOUND" not in str(exc) and "404" not in str(exc):
+            raise
+        return Backlog(0, 0, in_broker=False)
+    finally:
+        channel.close()
+
+
 class ActionError(Exception):
     """An action refused; ``str()`` is a sentence for the operator."""
 
@@ -144,21 +167,10 @@ class Operations:
 
     def queue_stats(self, name: str) -> dict[str, Any]:
         """The broker's backlog of a queue and what the store knows of its executions."""
-        backlog: int | None = None
-        consumers: int | None = None
-        broker_error: str | None = None
-        in_broker = True
-        try:
-            with self._ops.app.connection_for_read() as connection:
-                connection.ensure_connection(max_retries=1)
-                declared = connection.default_channel.queue_declare(queue=name, passive=True)
-                backlog, consumers = int(declared.message_count), int(declared.consumer_count)
-        except Exception as exc:
-            if "NOT_FOUND" in str(exc):
-                # Redis keeps no key for an empty queue, so "not found" may just mean empty.
-                backlog, in_broker = 0, False
-            else:
-                broker_error = f"{type(exc).__name__}: {exc}"
+        backlogs, broker_error = self.backlogs([name])
+        backlog = backlogs.get(name)
+        # With the broker unreachable the queue may well exist: only the store can say no.
+        in_broker = backlog.in_broker if backlog is not None else True
         counts = {
             status: self._ops.store.count_executions(
                 ExecutionFilter(statuses=(status,), queue=name), cap=STATS_CAP
@@ -169,12 +181,34 @@ class Operations:
             raise NotFound(f"no queue named {name!r} in the broker or the store")
         return {
             "queue": name,
-            "backlog": backlog,
-            "consumers": consumers,
+            "backlog": backlog.messages if backlog else None,
+            "consumers": backlog.consumers if backlog else None,
             "broker_error": broker_error,
             "executions_by_status": counts,
             "counts_capped_at": STATS_CAP,
         }
+
+    def backlogs(self, names: Sequence[str]) -> tuple[dict[str, Backlog], str | None]:
+        """Messages waiting and consumers of each queue, read from the broker over one
+        connection; with the broker unreachable, nothing and what went wrong."""
+        found: dict[str, Backlog] = {}
+        try:
+            with self._ops.app.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=1)
+                for name in names:
+                    found[name] = _backlog(connection, name)
+        except Exception as exc:
+            return found, f"{type(exc).__name__}: {exc}"
+        return found, None
+
+    def known_queues(self) -> list[str]:
+        """The app's default and declared queues, and those its workers consume."""
+        conf = self._ops.app.conf
+        names = {conf.task_default_queue, *(queue.name for queue in conf.task_queues or ())}
+        for worker in self._ops.store.workers():
+            if worker["status"] == "online" and worker["queues"]:
+                names.update(json.loads(worker["queues"]))
+        return sorted(names)
 
     def check_task(self, name: Any) -> None:
         if not isinstance(name, str) or not name:

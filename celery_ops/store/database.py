@@ -148,6 +148,10 @@ class Store:
         with self.engine.connect() as connection:
             return queries.get_worker(connection, hostname)
 
+    def workers(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return queries.list_workers(connection)
+
     # Maintenance
 
     def count_older_than(self, age_seconds: float, statuses: Sequence[str] | None) -> int:

@@ -46,6 +46,14 @@ def get_worker(connection: Connection, hostname: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
+def list_workers(connection: Connection) -> list[dict[str, Any]]:
+    """Every worker the store knows, online ones first, then by hostname."""
+    online_first = (workers.c.status != "online", workers.c.hostname)
+    return [
+        dict(row._mapping) for row in connection.execute(select(workers).order_by(*online_first))
+    ]
+
+
 @dataclass(frozen=True)
 class ExecutionFilter:
     """What a listing of executions is narrowed to; None means any."""

@@ -13,6 +13,7 @@ from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
 from integration.dashboard_client import Dashboard, csrf_token
+from kombu import Queue
 from sqlalchemy import insert
 
 from celery_ops.store.models import executions, schedules
@@ -36,6 +37,28 @@ def status_of(dashboard: Dashboard, task_id: str) -> str | None:
 
 def post_form(client: FlaskClient, path: str, data: dict, page: str = "/") -> object:
     return client.post(path, data={**data, "csrf_token": csrf_token(client.get(page).text)})
+
+
+class TestHome:
+    def test_home_shows_each_queue_backlog_and_the_workers(self, dashboard: Dashboard) -> None:
+        app = dashboard.external.app
+        waiting = f"nobody-consumes-{uuid.uuid4().hex[:6]}"
+        app.conf.task_queues = [Queue(waiting)]
+        for _ in range(3):
+            app.send_task("extapp.add", args=[1, 1], queue=waiting)
+        wait_for(
+            lambda: any(w["status"] == "online" for w in dashboard.external.ops.store.workers()),
+            30,
+            "the worker's first heartbeat",
+        )
+        page = dashboard.signed_in("viewer").get("/").text
+        queues = page[page.index('id="queues"') : page.index('id="workers"')]
+        assert re.search(rf">{waiting}</a></td>\s*<td[^>]*>3</td>", queues), queues
+        default = dashboard.external.env["QUEUE"]
+        # Redis keeps no key for an empty queue, and no count of its consumers.
+        assert re.search(rf">{default}</a></td>\s*<td[^>]*>0</td>", queues), queues
+        workers = page[page.index('id="workers"') : page.index('id="recent-failures"')]
+        assert re.search(r">pages-worker@\w+</a></td>\s*<td>online</td>", workers), workers
 
 
 class TestExecutions:

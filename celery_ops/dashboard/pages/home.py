@@ -1,4 +1,4 @@
-"""Home: what happened in the last hour and day, and the latest failures."""
+"""Home: what happened in the last hour and day, queue backlogs, workers, latest failures."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from flask_admin import AdminIndexView, expose
 
 from celery_ops import lifecycle as states
+from celery_ops.actions import Operations
 from celery_ops.dashboard.auth import current_account, ops
 from celery_ops.dashboard.pages.common import SignedIn
 from celery_ops.store.queries import ExecutionFilter
@@ -34,9 +35,14 @@ class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
             for label, since in windows.items()
         }
         failures = store.executions(ExecutionFilter(statuses=(states.FAILURE,)), limit=10)
+        operations = Operations(ops())
+        backlogs, broker_error = operations.backlogs(operations.known_queues())
         return self.render(
             "celery_ops/home.html",
             counts=counts,
+            backlogs=backlogs,
+            broker_error=broker_error,
+            workers=store.workers(),
             failures=failures,
             cap=COUNT_CAP,
             account=current_account(),

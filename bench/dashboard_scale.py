@@ -1,0 +1,443 @@
+#!/usr/bin/env python
+"""Does every dashboard page stay fast on a big store? Server time per view, p50 and p95.
+
+A run seeds a store with ``--rows`` executions (30 days of history; the mix below), then
+signs in through the login form and requests every view ``--repeat`` times in process,
+through Flask's test client: the time measured is the whole server side of a request (auth,
+queries, template), without the network. Values that a filter takes are varied between
+requests (a common task name and a rare one, a worker, a tenant, ...), so that the figures
+are not those of one warm cache line.
+
+Beside the views it times, on the same store, what a naive admin list would run instead
+(the "tool a user would pick instead" here is a Flask-Admin or Django-admin ``ModelView``:
+``SELECT count(*)`` of the filter plus ``LIMIT 50 OFFSET n``).
+
+The mix (deterministic, a function of the row number ``g``):
+
+- statuses: 90 % SUCCESS, 5 % FAILURE (5 exception types), 1 % each REVOKED, RETRY, PENDING,
+  STARTED, 0.5 % RECEIVED, 0.4 % LOST, 0.1 % REJECTED;
+- 50 task names, skewed (the first takes about a quarter of the rows, the last ones a few
+  hundred); 5 queues (60 % ``default``); 10 workers;
+- 5 % sent by one of 20 schedules, 20 % carry one of 1,000 tenants, 10 % are members of
+  fan-out groups of 10 (with a parent), 0.1 % were retried from an earlier row;
+- two timeline events per execution; the search text of every execution.
+
+Seeding is done in SQL (``generate_series`` on PostgreSQL, a recursive CTE on SQLite), in
+chunks with a progress line. On PostgreSQL the secondary indexes are dropped while seeding
+and built again after (as ``pg_restore`` does); the seeded store is kept, and a later run
+with the same ``--rows`` reuses it unless ``--reseed``.
+
+Examples::
+
+    .venv/bin/python bench/dashboard_scale.py --backend sqlite --rows 1000000
+    .venv/bin/python bench/dashboard_scale.py --backend postgresql --rows 10000000 \\
+        --json bench/results/dashboard_pg.json
+
+PostgreSQL: the database ``bench_dashboard`` on 127.0.0.1 is created when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from celery import Celery
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from celery_ops.accounts import Accounts
+from celery_ops.dashboard import create_app
+from celery_ops.extension import get_ops
+from celery_ops.store.database import Store
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SQLITE_FILE = RESULTS / "dashboard_scale.sqlite3"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+PG_DATABASE = "bench_dashboard"
+PASSWORD = "bench-password"
+#: The seeded history ends at this instant, so that "the last hour" is the same each run.
+HISTORY_DAYS = 30
+CHUNK = 500_000
+
+
+# ---------------------------------------------------------------------------------- seeding
+
+
+def task_id_of(g: int) -> str:
+    """Row ``g``'s task id, as the seeding SQL writes it (UUID-shaped, increasing with g)."""
+    return f"{g:08x}-0000-4000-8000-{(g * 2654435761) % (1 << 48):012x}"
+
+
+class Dialect:
+    """The few SQL spellings that differ between PostgreSQL and SQLite."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def numbers(self) -> str:
+        if self.name == "postgresql":
+            return "generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS s(g)"
+        return "s"
+
+    def with_numbers(self) -> str:
+        if self.name == "postgresql":
+            return ""
+        return "WITH RECURSIVE s(g) AS (SELECT :lo UNION ALL SELECT g + 1 FROM s WHERE g < :hi) "
+
+    def task_id(self, g: str) -> str:
+        g = f"({g})"
+        if self.name == "postgresql":
+            return (
+                f"lpad(to_hex({g}), 8, '0') || '-0000-4000-8000-' || "
+                f"lpad(to_hex(({g} * 2654435761) % 281474976710656), 12, '0')"
+            )
+        return f"printf('%08x-0000-4000-8000-%012x', {g}, ({g} * 2654435761) % 281474976710656)"
+
+    def at(self, seconds: str) -> str:
+        """A naive UTC timestamp ``seconds`` after the Unix epoch."""
+        if self.name == "postgresql":
+            return f"(to_timestamp({seconds}) AT TIME ZONE 'UTC')"
+        return f"(datetime({seconds}, 'unixepoch') || '.000000')"
+
+
+def _mix(d: Dialect, start: float, step: float) -> dict[str, str]:
+    """Column -> SQL expression of the row number ``g``."""
+    u = "((g * 7919) % 1000)"  # a uniform-looking 0..999 per row
+    v = "((g * 104729) % 1000)"  # another one, independent enough
+    t = f"({start} + g * {step})"
+    status = (
+        f"CASE WHEN {u} < 900 THEN 'SUCCESS' WHEN {u} < 950 THEN 'FAILURE' "
+        f"WHEN {u} < 960 THEN 'REVOKED' WHEN {u} < 970 THEN 'RETRY' "
+        f"WHEN {u} < 980 THEN 'PENDING' WHEN {u} < 990 THEN 'STARTED' "
+        f"WHEN {u} < 995 THEN 'RECEIVED' WHEN {u} < 999 THEN 'LOST' ELSE 'REJECTED' END"
+    )
+    # Skewed task names: name k for v in [k^3/125, (k+1)^3/125) of 1000.
+    task = "CASE " + " ".join(
+        f"WHEN {v} < {int((k + 1) ** 3 / 125)} THEN 'app.tasks.task_{k:02d}'" for k in range(49)
+    )
+    task += " ELSE 'app.tasks.task_49' END"
+    pending = f"({u} >= 970 AND {u} < 980)"
+    failed = f"({u} >= 900 AND {u} < 950)"
+    grouped = "(g % 10 = 3)"
+    return {
+        "task_id": d.task_id("g"),
+        "task_name": task,
+        "queue": f"CASE WHEN {v} % 10 < 6 THEN 'default' ELSE 'queue_' || ({v} % 10 - 5) END",
+        "args": "'[' || g || ', \"order-' || (g % 100000) || '\"]'",
+        "kwargs": "'{\"customer\": \"cust-' || (g % 5000) || '\"}'",
+        "message_args": "'[' || g || ', \"order-' || (g % 100000) || '\"]'",
+        "message_kwargs": "'{\"customer\": \"cust-' || (g % 5000) || '\"}'",
+        "status": status,
+        "progress": "0",
+        "status_at": d.at(f"{t} + 1"),
+        "attempts": f"CASE WHEN {pending} THEN 0 ELSE 1 END",
+        "published_at": d.at(t),
+        "received_at": f"CASE WHEN {pending} THEN NULL ELSE {d.at(f'{t} + 0.2')} END",
+        "started_at": f"CASE WHEN {pending} THEN NULL ELSE {d.at(f'{t} + 0.3')} END",
+        "completed_at": f"CASE WHEN {u} < 900 THEN {d.at(f'{t} + 1')} END",
+        "failed_at": f"CASE WHEN {failed} THEN {d.at(f'{t} + 1')} END",
+        "execution_time_ms": f"CASE WHEN {u} < 950 THEN 700.0 + g % 300 END",
+        "worker_id": f"CASE WHEN {pending} THEN NULL ELSE 'celery@worker' || (g % 10) END",
+        "result": f"CASE WHEN {u} < 900 THEN '{{\"ok\": true}}' END",
+        "error_type": f"CASE WHEN {failed} THEN 'Error' || ({u} % 5) END",
+        "error_message": f"CASE WHEN {failed} THEN 'failed on order ' || g END",
+        "exception_trace": (
+            f"CASE WHEN {failed} THEN 'Traceback (most recent call last):\n"
+            '  File "app/tasks.py", line 42, in run\n    raise Error()\n\' END'
+        ),
+        "parent_id": f"CASE WHEN {grouped} THEN {d.task_id('g - 3')} END",
+        "root_id": f"CASE WHEN {grouped} THEN {d.task_id('g - 3')} END",
+        "group_id": f"CASE WHEN {grouped} THEN 'group-' || (g / 100) END",
+        "schedule_name": "CASE WHEN g % 20 = 7 THEN 'schedule-' || (g % 400 / 20) END",
+        "retried_from": f"CASE WHEN g % 1000 = 999 THEN {d.task_id('g - 500')} END",
+        "tenant_id": "CASE WHEN g % 5 = 1 THEN 'tenant-' || (g % 5000 / 5) END",
+    }
+
+
+def seed(engine: Engine, rows: int, end: datetime) -> None:
+    d = Dialect(engine.dialect.name)
+    step = HISTORY_DAYS * 86400 / rows
+    start = end.timestamp() - HISTORY_DAYS * 86400
+    mix = _mix(d, start, step)
+    columns = ", ".join(mix)
+    values = ", ".join(mix.values())
+    statements = [
+        f"{d.with_numbers()}INSERT INTO celery_ops_executions ({columns}) "
+        f"SELECT {values} FROM {d.numbers()}",
+        f"{d.with_numbers()}INSERT INTO celery_ops_events (task_id, event, at, worker, details) "
+        f"SELECT {d.task_id('g')}, 'PUBLISHED', {d.at(f'{start} + g * {step}')}, NULL, NULL "
+        f"FROM {d.numbers()}",
+        f"{d.with_numbers()}INSERT INTO celery_ops_events (task_id, event, at, worker, details) "
+        f"SELECT {d.task_id('g')}, 'STARTED', {d.at(f'{start} + g * {step} + 0.3')}, "
+        f"'celery@worker' || (g % 10), NULL FROM {d.numbers()}",
+        f"{d.with_numbers()}INSERT INTO celery_ops_search (task_id, text) "
+        f"SELECT {d.task_id('g')}, {mix['args']} || ' ' || {mix['kwargs']} FROM {d.numbers()}",
+    ]
+    with engine.connect() as connection:
+        dropped = _drop_secondary_indexes(connection) if d.name == "postgresql" else []
+        began = time.monotonic()
+        for lo in range(1, rows + 1, CHUNK):
+            hi = min(rows, lo + CHUNK - 1)
+            with connection.begin():
+                for statement in statements:
+                    connection.execute(text(statement), {"lo": lo, "hi": hi})
+            rate = hi / (time.monotonic() - began)
+            print(f"  seeded {hi:,} of {rows:,} executions ({rate:,.0f}/s)", flush=True)
+        for name, definition in dropped:
+            print(f"  building {name}", flush=True)
+            with connection.begin():
+                connection.execute(text("SET maintenance_work_mem = '1GB'"))
+                connection.execute(text(definition))
+        with connection.begin():
+            connection.execute(text("ANALYZE"))
+        _seed_definitions(connection)
+
+
+def _drop_secondary_indexes(connection: Connection) -> list[tuple[str, str]]:
+    """Drop the non-unique indexes of the seeded tables; return how to build them again."""
+    with connection.begin():
+        found = connection.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND "
+                "tablename IN ('celery_ops_executions', 'celery_ops_events', "
+                "'celery_ops_search') AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+            )
+        ).all()
+        for name, _ in found:
+            connection.execute(text(f'DROP INDEX "{name}"'))
+    return [(name, definition) for name, definition in found]
+
+
+def _seed_definitions(connection: Connection) -> None:
+    with connection.begin():
+        for k in range(50):
+            connection.execute(
+                text(
+                    "INSERT INTO celery_ops_definitions (name, queue, workers, first_seen, "
+                    "last_seen) VALUES (:name, 'default', '[]', :now, :now)"
+                ),
+                {"name": f"app.tasks.task_{k:02d}", "now": datetime.now(timezone.utc)},
+            )
+
+
+def prepare_store(backend: str, rows: int, reseed: bool) -> tuple[str, datetime]:
+    """The store's URL, seeded with ``rows`` executions ending at the returned instant."""
+    RESULTS.mkdir(exist_ok=True)
+    if backend == "sqlite":
+        url = f"sqlite:///{SQLITE_FILE}"
+        marker = SQLITE_FILE.with_suffix(".json")
+        if reseed or not _matches(marker, rows):
+            for leftover in RESULTS.glob(SQLITE_FILE.name + "*"):
+                leftover.unlink()
+    else:
+        url = f"{PG_SERVER}/{PG_DATABASE}"
+        marker = RESULTS / "dashboard_scale.pg.json"
+        if reseed or not _matches(marker, rows):
+            _recreate_pg_database()
+    if _matches(marker, rows):
+        end = datetime.fromisoformat(json.loads(marker.read_text())["end"])
+        print(f"reusing the seeded store ({rows:,} executions, {url})")
+        return url, end
+    store = Store(url)
+    store.ensure_schema(create=True)
+    end = datetime.now(timezone.utc).replace(microsecond=0)
+    print(f"seeding {rows:,} executions into {url}")
+    began = time.monotonic()
+    seed(store.engine, rows, end)
+    store.dispose()
+    seconds = time.monotonic() - began
+    print(f"seeded in {seconds:.0f} s")
+    marker.write_text(json.dumps({"rows": rows, "end": end.isoformat(), "seconds": seconds}))
+    return url, end
+
+
+def _matches(marker: Path, rows: int) -> bool:
+    if not marker.exists():
+        return False
+    return bool(json.loads(marker.read_text()).get("rows") == rows)
+
+
+def _recreate_pg_database() -> None:
+    engine = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE}"))
+        connection.execute(text(f"CREATE DATABASE {PG_DATABASE}"))
+    engine.dispose()
+
+
+# -------------------------------------------------------------------------------- measuring
+
+
+def views(rows: int, end: datetime) -> dict[str, Callable[[int], str]]:
+    """View name -> the URL of its ``i``-th request."""
+    hour_ago = (end - timedelta(hours=1)).isoformat()
+    mid = end - timedelta(days=HISTORY_DAYS / 2)
+
+    def row(i: int) -> int:
+        return 1 + (i * 7_654_321) % rows
+
+    def rare_task(i: int) -> str:
+        return f"app.tasks.task_{45 + i % 5:02d}"
+
+    return {
+        "home": lambda i: "/",
+        "executions": lambda i: "/executions/",
+        "executions, deep page": lambda i: f"/executions/?before={row(i)}",
+        "status=FAILURE": lambda i: "/executions/?status=FAILURE",
+        "status=REJECTED (0.1 %)": lambda i: "/executions/?status=REJECTED",
+        "status=PENDING+STARTED": lambda i: "/executions/?status=PENDING&status=STARTED",
+        "task (common)": lambda i: "/executions/?task=app.tasks.task_00",
+        "task (rare)": lambda i: f"/executions/?task={rare_task(i)}",
+        "task (unknown)": lambda i: "/executions/?task=app.tasks.nothing",
+        "task (rare) + FAILURE": lambda i: f"/executions/?task={rare_task(i)}&status=FAILURE",
+        "queue": lambda i: f"/executions/?queue=queue_{1 + i % 4}",
+        "worker": lambda i: f"/executions/?worker=celery@worker{i % 10}",
+        "schedule": lambda i: f"/executions/?schedule=schedule-{i % 20}",
+        "tenant": lambda i: f"/executions/?tenant=tenant-{i % 1000}",
+        "last hour": lambda i: f"/executions/?since={hour_ago}",
+        "an hour 15 days ago": lambda i: (
+            f"/executions/?since={(mid + timedelta(minutes=i)).isoformat()}"
+            f"&until={(mid + timedelta(minutes=i + 60)).isoformat()}"
+        ),
+        "args text (rare)": lambda i: f"/executions/?text=order-{1000 + i * 37}%22",
+        "args text (common)": lambda i: f"/executions/?text=cust-{i % 50}",
+        "detail": lambda i: f"/executions/view/{task_id_of(row(i))}",
+        "detail, group member": lambda i: f"/executions/view/{task_id_of(row(i) // 10 * 10 + 3)}",
+        "failures (7 days)": lambda i: "/failures/?window=7d",
+        "failures (30 days)": lambda i: "/failures/?window=30d",
+        "tasks": lambda i: "/tasks/",
+        "schedules": lambda i: "/schedules/",
+        "audit": lambda i: "/audit/",
+        "API list status=FAILURE": lambda i: "/api/tasks?status=FAILURE&limit=50",
+        "API list, cursor": lambda i: f"/api/tasks?limit=50&cursor={row(i)}",
+        "API detail": lambda i: f"/api/tasks/{task_id_of(row(i))}",
+    }
+
+
+def naive_queries(rows: int) -> dict[str, str]:
+    """What a Flask-Admin/Django-admin ModelView runs for a page of the same list."""
+    return {
+        "naive: count(*) all": "SELECT count(*) FROM celery_ops_executions",
+        "naive: count(*) status=FAILURE": (
+            "SELECT count(*) FROM celery_ops_executions WHERE status = 'FAILURE'"
+        ),
+        "naive: page 1000 (OFFSET)": (
+            "SELECT * FROM celery_ops_executions ORDER BY id DESC LIMIT 50 OFFSET 50000"
+        ),
+        "naive: task LIKE (ilike filter)": (
+            "SELECT * FROM celery_ops_executions WHERE lower(task_name) LIKE '%task_47%' "
+            "ORDER BY id DESC LIMIT 50"
+        ),
+    }
+
+
+def measure(url: str, rows: int, end: datetime, repeat: int) -> dict[str, dict[str, float]]:
+    celery_app = Celery("bench", set_as_current=False)
+    celery_app.conf.update(
+        broker_url="memory://", ops_database_url=url, ops_dashboard_secret_key="bench"
+    )
+    app = create_app(celery_app)
+    accounts = Accounts(get_ops(celery_app).store.accounts)
+    if accounts.store.user("bench") is None:
+        accounts.add("bench", PASSWORD, "admin")
+    client = app.test_client()
+    page = client.get("/login").text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token, "no CSRF token on the login page"
+    signed_in = client.post(
+        "/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token[1]}
+    )
+    assert signed_in.status_code == 302, signed_in.text
+    basic = "Basic " + base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
+
+    results: dict[str, dict[str, float]] = {}
+    for name, url_of in views(rows, end).items():
+        timings = []
+        for i in range(repeat + 1):
+            path = url_of(i)
+            headers = {"Authorization": basic} if path.startswith("/api/") else {}
+            began = time.perf_counter()
+            response = client.get(path, headers=headers)
+            elapsed = (time.perf_counter() - began) * 1000
+            if response.status_code != 200:
+                raise SystemExit(f"{name}: {path} answered {response.status_code}")
+            if i:  # the first request of each view warms its statements up
+                timings.append(elapsed)
+        results[name] = _summary(timings)
+        _print_row(name, results[name])
+
+    engine = get_ops(celery_app).store.engine
+    for name, sql in naive_queries(rows).items():
+        timings = []
+        for i in range(min(repeat, 5) + 1):
+            began = time.perf_counter()
+            with engine.connect() as connection:
+                connection.execute(text(sql)).all()
+            if i:
+                timings.append((time.perf_counter() - began) * 1000)
+        results[name] = _summary(timings)
+        _print_row(name, results[name])
+    return results
+
+
+def _summary(timings: list[float]) -> dict[str, float]:
+    timings.sort()
+    p95 = timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))]
+    return {"p50_ms": statistics.median(timings), "p95_ms": p95, "max_ms": timings[-1]}
+
+
+def _print_row(name: str, summary: dict[str, float]) -> None:
+    flag = "" if summary["p95_ms"] < 300 or name.startswith("naive") else "   <-- over 300 ms"
+    print(
+        f"  {name:32} p50 {summary['p50_ms']:8.1f} ms   p95 {summary['p95_ms']:8.1f} ms"
+        f"   max {summary['max_ms']:8.1f} ms{flag}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=20, help="requests per view")
+    parser.add_argument("--reseed", action="store_true", help="seed again even if kept")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    options = parser.parse_args()
+
+    url, end = prepare_store(options.backend, options.rows, options.reseed)
+    print(f"{options.repeat} requests per view, server time in process:")
+    results = measure(url, options.rows, end, options.repeat)
+    over = [name for name, r in results.items() if r["p95_ms"] >= 300 and "naive" not in name]
+    print(f"{len(over)} view(s) over 300 ms at p95" + (f": {', '.join(over)}" if over else ""))
+    if options.json:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        options.json.write_text(
+            json.dumps(
+                {
+                    "backend": options.backend,
+                    "rows": options.rows,
+                    "repeat": options.repeat,
+                    "commit": commit,
+                    "python": sys.version.split()[0],
+                    "cpus": os.cpu_count(),
+                    "views": results,
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
