@@ -132,9 +132,17 @@ class Store:
         with self.engine.connect() as connection:
             return queries.count_executions_capped(connection, where, cap)
 
-    def failure_groups(self, since: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    def failure_groups(
+        self, since: datetime, limit: int = 100, sample: int = 50_000
+    ) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
-            return queries.failure_groups(connection, since, limit)
+            return queries.failure_groups(connection, since, limit, sample)
+
+    def recent_counts(
+        self, since: datetime, statuses: tuple[str, ...], sample: int = 50_000
+    ) -> dict[str, dict[str, int]]:
+        with self.engine.connect() as connection:
+            return queries.recent_counts(connection, since, statuses, sample)
 
     def definitions(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:

@@ -152,25 +152,59 @@ def _search(text: str, dialect: str) -> Select[Any]:
     return found.where(search_text.c.text.match(phrase))
 
 
-def failure_groups(connection: Connection, since: datetime, limit: int) -> list[dict[str, Any]]:
-    """Failures since ``since`` grouped by task and exception type, latest group first."""
+def failure_groups(
+    connection: Connection, since: datetime, limit: int, sample: int
+) -> list[dict[str, Any]]:
+    """The latest ``sample`` failures since ``since``, grouped by task and exception type,
+    latest group first. The sample bounds the work on a store with millions of failures."""
     column = executions.c
-    last_seen = func.max(column.status_at)
+    latest = (
+        select(column.task_name, column.error_type, column.status_at, column.error_message)
+        .where(column.status == "FAILURE", column.status_at >= since)
+        .order_by(column.status_at.desc())
+        .limit(sample)
+        .subquery()
+    )
+    last_seen = func.max(latest.c.status_at)
     query = (
         select(
-            column.task_name,
-            column.error_type,
+            latest.c.task_name,
+            latest.c.error_type,
             func.count().label("count"),
-            func.min(column.status_at).label("first_seen"),
+            func.min(latest.c.status_at).label("first_seen"),
             last_seen.label("last_seen"),
-            func.min(column.error_message).label("sample"),
+            func.min(latest.c.error_message).label("sample"),
         )
-        .where(column.status == "FAILURE", column.status_at >= since)
-        .group_by(column.task_name, column.error_type)
+        .group_by(latest.c.task_name, latest.c.error_type)
         .order_by(last_seen.desc())
         .limit(limit)
     )
     return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def recent_counts(
+    connection: Connection, since: datetime, statuses: tuple[str, ...], sample: int
+) -> dict[str, dict[str, int]]:
+    """Task name -> status -> how many of the latest ``sample`` executions of that status
+    since ``since`` it has. Each status is read newest first along its index and stops at
+    the sample, so the cost is bounded whatever the traffic."""
+    column = executions.c
+    latest = [
+        select(column.task_name, column.status)
+        .where(column.status == status, column.status_at >= since)
+        .order_by(column.status_at.desc())
+        .limit(sample)
+        .subquery()
+        for status in statuses
+    ]
+    counts: dict[str, dict[str, int]] = {}
+    for rows in latest:
+        query = select(rows.c.task_name, rows.c.status, func.count()).group_by(
+            rows.c.task_name, rows.c.status
+        )
+        for row in connection.execute(query):
+            counts.setdefault(str(row[0]), {})[str(row[1])] = int(row[2])
+    return counts
 
 
 def list_definitions(connection: Connection) -> list[dict[str, Any]]:

@@ -173,6 +173,23 @@ class TestFailures:
             )
 
 
+class TestTasks:
+    def test_each_registered_task_shows_its_defaults_and_its_counts_of_the_day(
+        self, dashboard: Dashboard
+    ) -> None:
+        module = dashboard.external.module
+        sent = [module.add.delay(1, 2), module.add.delay(3, 4), module.always_fails.delay("k")]
+        for result in sent:
+            wait_for(
+                lambda r=result: status_of(dashboard, r.id) in ("SUCCESS", "FAILURE"), 30, "runs"
+            )
+        page = dashboard.signed_in("viewer").get("/tasks/").text
+        assert re.search(r">extapp\.add</a>.*?<td class=\"text-right\">2 / 0</td>", page, re.S)
+        assert re.search(
+            r">extapp\.always_fails</a>.*?<td class=\"text-right\">0 / 1</td>", page, re.S
+        )
+
+
 class TestSchedules:
     def test_create_with_a_preview_then_edit_disable_run_and_delete(
         self, dashboard: Dashboard

@@ -20,14 +20,21 @@ WINDOWS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(da
            "30d": timedelta(days=30)}  # fmt: skip
 
 
+#: Groups are made of at most this many of the window's latest failures.
+SAMPLE = 50_000
+
+
 class FailuresView(Page):
     @expose("/")  # type: ignore[untyped-decorator]
     def index(self) -> Any:
         window = request.args.get("window", "7d")
         since = _since(window)
+        groups = ops().store.failure_groups(since, limit=200, sample=SAMPLE)
         return self.render(
             "celery_ops/failures.html",
-            groups=ops().store.failure_groups(since, limit=200),
+            groups=groups,
+            sampled=sum(group["count"] for group in groups) >= SAMPLE,
+            sample=SAMPLE,
             window=window if window in WINDOWS else "7d",
             windows=list(WINDOWS),
             account=current_account(),

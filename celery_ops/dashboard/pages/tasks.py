@@ -10,9 +10,10 @@ from flask_admin import expose
 from celery_ops import lifecycle as states
 from celery_ops.dashboard.auth import current_account, ops
 from celery_ops.dashboard.pages.common import Page
-from celery_ops.store.queries import ExecutionFilter
 
-COUNT_CAP = 10_000
+#: Counts are taken over at most this many of the latest executions of each status.
+SAMPLE = 50_000
+COUNTED = (states.SUCCESS, states.FAILURE)
 
 
 class TasksView(Page):
@@ -20,21 +21,17 @@ class TasksView(Page):
     def index(self) -> Any:
         store = ops().store
         since = datetime.now(timezone.utc) - timedelta(days=1)
-        definitions = store.definitions()
-        counts = {
-            row["name"]: {
-                status: store.count_executions(
-                    ExecutionFilter(statuses=(status,), task_name=row["name"], since=since),
-                    cap=COUNT_CAP,
-                )
-                for status in (states.SUCCESS, states.FAILURE)
-            }
-            for row in definitions
-        }
+        counts = store.recent_counts(since, COUNTED, SAMPLE)
+        sampled = [
+            status
+            for status in COUNTED
+            if sum(by_status.get(status, 0) for by_status in counts.values()) >= SAMPLE
+        ]
         return self.render(
             "celery_ops/tasks.html",
-            definitions=definitions,
+            definitions=store.definitions(),
             counts=counts,
-            cap=COUNT_CAP,
+            sampled=sampled,
+            sample=SAMPLE,
             account=current_account(),
         )
