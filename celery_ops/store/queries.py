@@ -132,12 +132,25 @@ def filter_condition(where: ExecutionFilter, dialect: str) -> ColumnElement[bool
 MIN_SEARCH_CHARS = 3
 
 
+#: The text search configuration of the PostgreSQL search index (no stemming, no stop words).
+WORDS: ColumnElement[Any] = literal_column("'simple'::regconfig")
+#: PostgreSQL's parser keeps "invoice-4711" or "a.b@c.d" as one token (or "-4711" as a
+#: number): these characters become spaces first, so that each part is a word of its own.
+SPLIT_AT: tuple[ColumnElement[Any], ColumnElement[Any]] = (
+    literal_column("'-+/._@:'"),
+    literal_column("'       '"),
+)
+
+
 def _search(text: str, dialect: str) -> Select[Any]:
     """Task ids whose shown arguments contain ``text``, through each backend's index."""
     found = select(search_text.c.task_id)
     if dialect == "postgresql":
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return found.where(search_text.c.text.ilike(pattern, escape="\\"))
+        # The words of ``text`` in that order, through the GIN index on the same expression
+        # (migration 0005): the two sides split words at the same characters.
+        indexed = func.to_tsvector(WORDS, func.translate(search_text.c.text, *SPLIT_AT))
+        wanted = func.phraseto_tsquery(WORDS, func.translate(text, *SPLIT_AT))
+        return found.where(indexed.op("@@")(wanted))
     if dialect == "sqlite":
         # A quoted phrase: the trigram tokenizer matches it anywhere in the text.
         phrase = '"' + text.replace('"', '""') + '"'

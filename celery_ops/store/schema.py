@@ -17,14 +17,20 @@ VERSION_TABLE = "celery_ops_alembic_version"
 SCRIPT_LOCATION = "celery_ops.store:migrations"
 
 
-#: Made by migration 0004 for one backend each, so absent from the models.
-SEARCH_INDEXES = frozenset({"ix_celery_ops_search_text_trgm", "ix_celery_ops_search_text_fulltext"})
+#: Made by migrations 0004 and 0005 for one backend each, so absent from the models.
+SEARCH_INDEXES = frozenset(
+    {
+        "ix_celery_ops_search_text_trgm",
+        "ix_celery_ops_search_text_words",
+        "ix_celery_ops_search_text_fulltext",
+    }
+)
 
 
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """What Alembic compares with the models: not the per-backend search index of 0004."""
+    """What Alembic compares with the models: not the per-backend search indexes."""
     if type_ == "table" and (name or "").startswith("celery_ops_search_fts"):
         return False
     return not (type_ == "index" and name in SEARCH_INDEXES)

@@ -11,8 +11,8 @@ from celery_ops.batching import fold_events
 from celery_ops.events import ExecutionEvent
 from celery_ops.payload import Arguments
 from celery_ops.store import Store
-from celery_ops.store.models import search_text
-from celery_ops.store.queries import ExecutionFilter
+from celery_ops.store.models import executions, search_text
+from celery_ops.store.queries import ExecutionFilter, filter_condition
 
 
 def published(
@@ -78,3 +78,15 @@ def test_purged_executions_leave_nothing_searchable_behind(searchable: Store) ->
     with searchable.engine.connect() as connection:
         left = connection.execute(select(func.count()).select_from(search_text)).scalar_one()
     assert left == 2
+
+
+def test_postgresql_searches_through_its_index(searchable: Store) -> None:
+    if searchable.engine.dialect.name != "postgresql":
+        pytest.skip("the words index is PostgreSQL's")
+    where = filter_condition(ExecutionFilter(text="invoice-4711"), "postgresql")
+    statement = select(executions.c.id).where(where)
+    with searchable.engine.connect() as connection:
+        connection.exec_driver_sql("SET enable_seqscan = off")  # the table is tiny here
+        sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
+        plan = connection.exec_driver_sql(f"EXPLAIN {sql}").scalars().all()
+    assert any("ix_celery_ops_search_text_words" in line for line in plan), plan

@@ -21,7 +21,7 @@ WINDOWS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(da
 
 
 #: Groups are made of at most this many of the window's latest failures.
-SAMPLE = 50_000
+SAMPLE = 20_000
 
 
 class FailuresView(Page):

@@ -1,4 +1,5 @@
-"""An index behind each filter of the executions list, newest first.
+"""An index behind each filter of the executions list, newest first; search by words on
+PostgreSQL.
 
 Revision ID: 0005
 Revises: 0004
@@ -39,9 +40,25 @@ def upgrade() -> None:
     create("ix_celery_ops_executions_queue_id", ["queue", "id"])
     for column in SPARSE:
         create(f"ix_celery_ops_executions_{column}_id", [column, "id"], f"{column} IS NOT NULL")
+    if op.get_bind().dialect.name == "postgresql":
+        # Trigrams of numbers and JSON punctuation are in nearly every row: a search for
+        # "order-1037" read ~17,000 index pages through their posting lists (330 ms on 10M
+        # rows). Words are rare where the search is selective. The expression is the one
+        # celery_ops.store.queries searches with.
+        op.execute("DROP INDEX IF EXISTS ix_celery_ops_search_text_trgm")
+        op.execute(
+            "CREATE INDEX IF NOT EXISTS ix_celery_ops_search_text_words ON celery_ops_search "
+            "USING gin (to_tsvector('simple'::regconfig, translate(text, '-+/._@:', '       ')))"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_celery_ops_search_text_words")
+        op.execute(
+            "CREATE INDEX ix_celery_ops_search_text_trgm ON celery_ops_search "
+            "USING gin (text gin_trgm_ops)"
+        )
     for column in SPARSE:
         op.drop_index(f"ix_celery_ops_executions_{column}_id", table_name=TABLE)
     op.drop_index("ix_celery_ops_executions_queue_id", table_name=TABLE)
