@@ -237,12 +237,14 @@ def prepare_store(backend: str, rows: int, reseed: bool) -> tuple[str, datetime]
         url = f"sqlite:///{SQLITE_FILE}"
         marker = SQLITE_FILE.with_suffix(".json")
         if reseed or not _matches(marker, rows):
+            marker.unlink(missing_ok=True)
             for leftover in RESULTS.glob(SQLITE_FILE.name + "*"):
                 leftover.unlink()
     else:
         url = f"{PG_SERVER}/{PG_DATABASE}"
         marker = RESULTS / "dashboard_scale.pg.json"
         if reseed or not _matches(marker, rows):
+            marker.unlink(missing_ok=True)
             _recreate_pg_database()
     if _matches(marker, rows):
         end = datetime.fromisoformat(json.loads(marker.read_text())["end"])

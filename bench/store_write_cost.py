@@ -1,26 +1,24 @@
 #!/usr/bin/env python
 """What does each secondary index on ``celery_ops_executions`` cost the recorder's writes?
 
-Measured on PostgreSQL, through the real write path: events are built as the signal handlers
-build them, folded into batches of ``--batch`` events by ``celery_ops.batching.fold_events``
-(as the flusher does) and written by ``Store.write``. Per task, three processes write:
+Measured on PostgreSQL through the real write path: events built as the signal handlers build
+them, folded into batches of ``--batch`` events by ``celery_ops.batching.fold_events`` (as the
+flusher does), written by ``Store.write``. Per task, three processes write: the ``producer``
+(PENDING insert, timeline row, search text), the worker's main process (``received``: RECEIVED
+upsert, timeline row) and the pool ``child`` (STARTED, SUCCESS and postrun folded into one
+upsert, two timeline rows). Tasks go in chunks of ``--chunk``: a chunk's producer batches, then
+its RECEIVED batches, then the child's, each phase timed apart (batches are folded beforehand:
+folding does not depend on indexes). Per task and phase: wall time, client CPU (this script's
+``time.process_time``), server CPU (the PostgreSQL backends serving ``bench_writes``, found in
+``pg_stat_activity``, so whichever pooled connection ``Store`` uses counts) and WAL bytes
+(server-wide: other databases' writes add noise).
 
-``producer``  the PENDING insert, its timeline row and the search text of its arguments;
-``received``  the worker's main process: the RECEIVED upsert and a timeline row;
-``child``     the pool child: STARTED, SUCCESS and postrun folded into one upsert, 2 timeline rows.
-
-Tasks are written in chunks of ``--chunk``: all the producer batches of a chunk, then its
-RECEIVED batches, then the child's, each phase timed apart. Per task and phase: wall time,
-client CPU (``time.process_time`` of this script), server CPU (CPU time of the PostgreSQL
-backends serving ``bench_writes``, found in ``pg_stat_activity``, so whichever pooled
-connection ``Store`` uses is counted) and WAL bytes (server-wide, so other databases' writes
-add noise). Batches are folded before their phase is timed: folding does not depend on indexes.
-
-Each run starts from the same state: a seed database (schema migrated to head by
-``Store.ensure_schema``, ``--rows`` executions pre-filled by one ``INSERT ... SELECT
-generate_series``, vacuumed) is cloned to ``bench_writes``, the variant's DDL runs, then an
-untimed warm-up of ``--warmup`` tasks (statement caches, psycopg's prepared statements), a
-CHECKPOINT (so every run pays the same full-page images in WAL), and the timed tasks.
+Every run starts from the same state: a seed database (schema migrated to head by
+``Store.ensure_schema``, ``--rows`` executions pre-filled by ``INSERT ... SELECT
+generate_series``, vacuumed) is cloned to ``bench_writes``, the variant's DDL runs, then come an
+untimed warm-up (statement caches, psycopg's prepared statements), a CHECKPOINT (every run pays
+the same full-page images) and the timed tasks. A checkpoint during the timed tasks (forced by
+another session, or by WAL volume) inflates WAL and server CPU: each run reports how many.
 Variants run interleaved (A, B, C, A, B, C, ...) for ``--rounds`` rounds; medians are shown with
 their ratio to ``baseline``. Not measured: what an index adds to VACUUM and to reads.
 
@@ -28,10 +26,8 @@ Workload mix, a function of the task number n (pre-filled rows follow it too): 5
 5 queues (60 % ``default``), 4 workers, 10 % children of a parent in a group, 20 % with one of
 1,000 tenants; every task succeeds. Task ids are random UUIDs, as Celery's are.
 
-Variants (``--variant``, repeatable, optionally ``NAME=SPEC``): ``baseline`` (always run),
-``extra:<SQL>;<SQL>`` extra statements, ``drop:<index>,<index>`` indexes dropped.
-
-Example (about 4 minutes on 2 cores)::
+Variants (``--variant``, repeatable, ``[NAME=]SPEC``): ``baseline`` (always run),
+``extra:<SQL>;<SQL>`` extra statements, ``drop:<index>,<index>`` indexes dropped. Example::
 
     .venv/bin/python bench/store_write_cost.py --rounds 3 \\
         --variant 'queue=extra:CREATE INDEX ON celery_ops_executions (queue, id)' \\
@@ -45,8 +41,7 @@ import json
 import statistics
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -102,8 +97,7 @@ WHERE i.indrelid = %s::regclass ORDER BY c.relname
 """
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(NamedTuple):
     name: str
     statements: tuple[str, ...]
 
@@ -225,9 +219,8 @@ def write_tasks(
     """Write these tasks phase by phase, chunk by chunk; per phase, what it cost per task."""
     totals = {phase: dict.fromkeys(METRICS, 0.0) for phase in PHASES}
     for start in range(numbers.start, numbers.stop, options.chunk):
-        batches = phase_batches(
-            range(start, min(start + options.chunk, numbers.stop)), options.batch
-        )
+        chunk = range(start, min(start + options.chunk, numbers.stop))
+        batches = phase_batches(chunk, options.batch)
         for phase in PHASES:
             before = read_meters(admin)
             for batch in batches[phase]:
@@ -272,11 +265,19 @@ def run(
     store.ensure_schema(create=False)
     write_tasks(store, admin, range(options.warmup), options)
     admin.execute("CHECKPOINT")
-    result = write_tasks(
-        store, admin, range(options.warmup, options.warmup + options.tasks), options
-    )
+    checkpoints = checkpoint_count(admin)
+    timed = range(options.warmup, options.warmup + options.tasks)
+    result = write_tasks(store, admin, timed, options)
     store.dispose()
-    return {"per_task": result, "indexes": indexes}
+    checkpoints = checkpoint_count(admin) - checkpoints
+    return {"per_task": result, "indexes": indexes, "checkpoints": checkpoints}
+
+
+def checkpoint_count(admin: psycopg.Connection[Any]) -> int:
+    # Any checkpoint during the timed writes (another session's CREATE DATABASE, WAL volume)
+    # makes every page touched after it log a full-page image again: more WAL and CPU.
+    sql = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+    return int(admin.execute(sql).fetchone()[0])  # type: ignore[index]
 
 
 def summarize(runs: list[dict[str, Any]]) -> PerTask:
@@ -325,13 +326,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=DEFAULTS["ops_flush_batch"], help="events")
     parser.add_argument("--chunk", type=int, default=1_500, help="tasks per three-phase chunk")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--variant",
-        action="append",
-        type=parse_variant,
-        default=[],
-        help="[NAME=]baseline | extra:<SQL>;<SQL> | drop:<index>,<index> (repeatable)",
-    )
+    variant_help = "[NAME=]baseline | extra:<SQL>;<SQL> | drop:<index>,<index>"
+    parser.add_argument("--variant", action="append", type=parse_variant, default=[],
+                        help=variant_help)  # fmt: skip
     parser.add_argument("--json", help="write the runs, medians and index lists here")
     return parser.parse_args(argv)
 
@@ -352,27 +349,21 @@ def main(argv: list[str] | None = None) -> int:
                 total = result["per_task"]["total"]
                 print(
                     f"round {round_number} {variant.name}: server {total['server']:.1f} µs,"
-                    f" client {total['client']:.1f} µs, wall {total['wall']:.1f} µs per task",
+                    f" client {total['client']:.1f} µs, wall {total['wall']:.1f} µs per task;"
+                    f" {result['checkpoints']} checkpoint(s) during the timed writes",
                     flush=True,
                 )
     results = {
-        v.name: {
-            "statements": v.statements,
-            "median": summarize(runs[v.name]),
-            "runs": runs[v.name],
-        }
-        for v in variants
+        name: {"statements": statements, "median": summarize(runs[name]), "runs": runs[name]}
+        for name, statements in variants
     }
     for variant in variants[1:]:
         print_index_changes(variant.name, seed_indexes, runs[variant.name][0]["indexes"])
     print_table(results)
     if options.json:
-        report = {
-            "options": {k: v for k, v in vars(options).items() if k != "variant"},
-            "postgres": version,
-            "baseline_indexes": seed_indexes,
-            "variants": results,
-        }
+        settings = {k: v for k, v in vars(options).items() if k != "variant"}
+        report = {"options": settings, "postgres": version, "baseline_indexes": seed_indexes,
+                  "variants": results}  # fmt: skip
         with open(options.json, "w") as file:
             json.dump(report, file, indent=2, default=str)
     return 0

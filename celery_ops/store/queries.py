@@ -77,7 +77,8 @@ class ExecutionFilter:
 def count_executions_capped(connection: Connection, where: ExecutionFilter, cap: int) -> int:
     """How many executions match, counting at most ``cap`` (a bounded scan, never a full
     COUNT(*) of a big table): ``cap`` means "that many or more"."""
-    inner = _filtered(connection, select(executions.c.id), where).limit(cap).subquery()
+    condition = filter_condition(where, connection.dialect.name)
+    inner = select(executions.c.id).where(condition).limit(cap).subquery()
     return int(connection.execute(select(func.count()).select_from(inner)).scalar_one())
 
 
@@ -86,22 +87,18 @@ def list_executions(
 ) -> list[dict[str, Any]]:
     """Newest first (by row id, the order the store first heard of each task), ``limit`` at a
     time below ``before_id``: keyset paging, never OFFSET or COUNT(*)."""
-    query = (
-        _filtered(connection, select(executions), where)
-        .order_by(executions.c.id.desc())
-        .limit(limit)
-    )
+    condition = filter_condition(where, connection.dialect.name, LISTED_MATCHES)
+    query = select(executions).where(condition).order_by(executions.c.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(executions.c.id < before_id)
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def _filtered(connection: Connection, query: Select[Any], where: ExecutionFilter) -> Select[Any]:
-    return query.where(filter_condition(where, connection.dialect.name))
-
-
-def filter_condition(where: ExecutionFilter, dialect: str) -> ColumnElement[bool]:
-    """``where`` as one SQL condition on celery_ops_executions."""
+def filter_condition(
+    where: ExecutionFilter, dialect: str, newest_matches: int | None = None
+) -> ColumnElement[bool]:
+    """``where`` as one SQL condition on celery_ops_executions. ``newest_matches`` bounds
+    the text search to that many of its newest matches, where the backend can tell them."""
     column = executions.c
     conditions: list[ColumnElement[bool]] = []
     if where.statuses:
@@ -124,9 +121,12 @@ def filter_condition(where: ExecutionFilter, dialect: str) -> ColumnElement[bool
     if where.until is not None:
         conditions.append(column.status_at < where.until)
     if where.text:
-        conditions.append(column.task_id.in_(_search(where.text, dialect)))
+        conditions.append(column.task_id.in_(_search(where.text, dialect, newest_matches)))
     return and_(true(), *conditions)
 
+
+#: A list filtered by text looks at this many of the newest matches (on SQLite).
+LISTED_MATCHES = 10_000
 
 #: Shorter search text cannot use the trigram indexes.
 MIN_SEARCH_CHARS = 3
@@ -142,7 +142,7 @@ SPLIT_AT: tuple[ColumnElement[Any], ColumnElement[Any]] = (
 )
 
 
-def _search(text: str, dialect: str) -> Select[Any]:
+def _search(text: str, dialect: str, newest_matches: int | None) -> Select[Any]:
     """Task ids whose shown arguments contain ``text``, through each backend's index."""
     found = select(search_text.c.task_id)
     if dialect == "postgresql":
@@ -159,6 +159,10 @@ def _search(text: str, dialect: str) -> Select[Any]:
             .select_from(table("celery_ops_search_fts"))
             .where(literal_column("celery_ops_search_fts").op("MATCH")(phrase))
         )
+        if newest_matches is not None:
+            # FTS5 walks its rowids (the order texts were written) backwards and stops: a
+            # text in 200,000 rows no longer makes the list gather them all first.
+            matching = matching.order_by(literal_column("rowid").desc()).limit(newest_matches)
         return found.where(literal_column("celery_ops_search.rowid").in_(matching))
     # MariaDB/MySQL FULLTEXT matches words: the text as one phrase of them.
     phrase = '"' + text.replace('"', " ") + '"'
