@@ -78,7 +78,11 @@ def count_executions_capped(connection: Connection, where: ExecutionFilter, cap:
     """How many executions match, counting at most ``cap`` (a bounded scan, never a full
     COUNT(*) of a big table): ``cap`` means "that many or more"."""
     condition = filter_condition(where, connection.dialect.name)
-    inner = select(executions.c.id).where(condition).limit(cap).subquery()
+    # Newest first, though a count has no order: with LIMIT alone, PostgreSQL may plan a
+    # sequential scan that expects matches spread evenly, and read 10 million old rows
+    # before the last day's (2 s instead of 10 ms for "SUCCESS in the last day").
+    newest = select(executions.c.id).where(condition).order_by(executions.c.id.desc())
+    inner = newest.limit(cap).subquery()
     return int(connection.execute(select(func.count()).select_from(inner)).scalar_one())
 
 
