@@ -20,6 +20,7 @@ class OpsConfig:
     database_url: str = DEFAULTS["ops_database_url"]
     flush_interval: float = DEFAULTS["ops_flush_interval"]
     flush_batch: int = DEFAULTS["ops_flush_batch"]
+    received_delay: float = DEFAULTS["ops_received_delay"]
     buffer_max: int = DEFAULTS["ops_buffer_max"]
     max_payload_bytes: int = DEFAULTS["ops_max_payload_bytes"]
     store_message_args: bool = DEFAULTS["ops_store_message_args"]
@@ -64,6 +65,7 @@ class OpsConfig:
             return cls(
                 database_url=str(pick("database_url")),
                 flush_interval=_positive(float(pick("flush_interval")), "ops_flush_interval"),
+                received_delay=_positive(float(pick("received_delay")), "ops_received_delay"),
                 flush_batch=int(_positive(int(pick("flush_batch")), "ops_flush_batch")),
                 buffer_max=int(_positive(int(pick("buffer_max")), "ops_buffer_max")),
                 max_payload_bytes=int(

@@ -30,6 +30,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between two writes of the in-process buffer to the store.",
     ),
     Setting(
+        "ops_received_delay",
+        1.0,
+        "Seconds a worker may hold a task before it is recorded as RECEIVED by the worker's "
+        "main process. A task that starts sooner is recorded as received by the process "
+        "that runs it, in the same write as its start (one write less per task).",
+    ),
+    Setting(
         "ops_flush_batch",
         500,
         "Write as soon as this many events are buffered, without waiting for the interval.",

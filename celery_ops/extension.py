@@ -12,6 +12,7 @@ from celery_ops import signals
 from celery_ops.beat.schedules import Schedules
 from celery_ops.config import OpsConfig
 from celery_ops.recorder import ExecutionRecorder
+from celery_ops.signals.handoff import ReceivedHandoff
 from celery_ops.store import Store
 
 _extensions: weakref.WeakKeyDictionary[Any, CeleryOps] = weakref.WeakKeyDictionary()
@@ -32,6 +33,7 @@ class CeleryOps:
         self._config: OpsConfig | None = None
         self._store: Store | None = None
         self._recorder: ExecutionRecorder | None = None
+        self._received_handoff: ReceivedHandoff | None = None
         self._reaper_started = False
         self._lock = threading.RLock()
         #: The worker node name, in a worker's processes.
@@ -62,6 +64,23 @@ class CeleryOps:
                     atexit.register(recorder.close)
                     self._recorder = recorder
         return self._recorder
+
+    @property
+    def received_handoff(self) -> ReceivedHandoff:
+        """RECEIVED events a worker's main process holds back (celery_ops.signals.handoff)."""
+        if self._received_handoff is None:
+            with self._lock:
+                if self._received_handoff is None:
+                    recorder = self.recorder
+                    delay = self.config.received_delay
+                    handoff = ReceivedHandoff(delay, recorder.record, self.config.buffer_max)
+                    recorder.add_periodic(delay / 4, handoff.release_due)
+                    self._received_handoff = handoff
+        return self._received_handoff
+
+    @property
+    def has_received_handoff(self) -> bool:
+        return self._received_handoff is not None
 
     @property
     def schedules(self) -> Schedules:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from celery_ops.headers import (
     TENANT_HEADER,
 )
 from celery_ops.payload import Arguments, describe_exception
+from celery_ops.signals.handoff import RECEIVED_AT_FIELD, runner_records
 
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
@@ -45,6 +47,10 @@ class TaskSignalHandlers:
 
     def _record(self, event: ExecutionEvent) -> None:
         self.ops.recorder.record(event)
+
+    def _release_received(self, task_id: str) -> None:
+        if self.ops.has_received_handoff:
+            self.ops.received_handoff.release(task_id)
 
     # Producer
 
@@ -121,42 +127,9 @@ class TaskSignalHandlers:
     def task_received(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app or request is None:
             return
-        now = time.time()
-        message = request.request_dict
-        delivery = request.delivery_info or {}
-        values: dict[str, Any] = {
-            "task_name": request.name,
-            "queue": delivery.get("routing_key"),
-            "received_at": now,
-            "worker_id": request.hostname,
-            "eta": request.eta,
-            "expires": request.expires,
-            "parent_id": message.get("parent_id"),
-            "root_id": message.get("root_id"),
-            "group_id": message.get("group"),
-            "tenant_id": _text(message.get(TENANT_HEADER)),
-            "schedule_name": message.get(SCHEDULE_HEADER),
-        }
-        arguments = None
-        if SENT_AT_HEADER not in message:
-            # Sent by a producer without celery-ops: this is the first we hear of the task.
-            arguments = Arguments(
-                request.args, request.kwargs, request.argsrepr, request.kwargsrepr
-            )
-        details = {"redelivered": True} if delivery.get("redelivered") else None
-        self._record(
-            ExecutionEvent(
-                request.id,
-                "received",
-                now,
-                states.RECEIVED,
-                int(message.get("retries") or 0) + 1,
-                values=values,
-                arguments=arguments,
-                details=details,
-                worker=request.hostname,
-            )
-        )
+        event = received_event(request.id, request.request_dict, time.time())
+        # Recorded later by whichever process it concerns: see celery_ops.signals.handoff.
+        self.ops.received_handoff.hold(event, request)
 
     def task_revoked(
         self,
@@ -169,6 +142,7 @@ class TaskSignalHandlers:
     ) -> None:
         if getattr(sender, "app", None) is not self.app or request is None:
             return
+        self._release_received(request.id)
         now = time.time()
         values: dict[str, Any] = {
             "revoked_at": now,
@@ -232,6 +206,7 @@ class TaskSignalHandlers:
         )
 
     def _reject(self, task_id: str, name: str | None, error_type: str, message: str) -> None:
+        self._release_received(task_id)
         now = time.time()
         self._record(
             ExecutionEvent(
@@ -262,6 +237,11 @@ class TaskSignalHandlers:
         now = time.time()
         request = task.request
         self._running[task_id] = (time.perf_counter(), _peak_rss_kib())
+        received_at = getattr(request, RECEIVED_AT_FIELD, None)
+        if isinstance(received_at, float) and runner_records(
+            received_at, now, self.ops.config.received_delay
+        ):
+            self._record(received_event(task_id, vars(request), received_at))
         values: dict[str, Any] = {
             "task_name": task.name,
             "started_at": now,
@@ -270,6 +250,8 @@ class TaskSignalHandlers:
             "attempts": 1,
             "wait_time_ms": _wait_ms(request, now),
         }
+        if isinstance(received_at, float):
+            values["received_at"] = received_at
         self._record(
             ExecutionEvent(
                 task_id,
@@ -436,6 +418,46 @@ class TaskSignalHandlers:
                 details={"error": error_type},
             )
         )
+
+
+def received_event(task_id: str, message: Mapping[str, Any], at: float) -> ExecutionEvent:
+    """A worker received ``message`` (its request fields, in the main process or, as task
+    request attributes, in the process that runs it) at ``at``."""
+    delivery = message.get("delivery_info") or {}
+    hostname = message.get("hostname")
+    values: dict[str, Any] = {
+        "task_name": message.get("shadow") or message.get("task"),
+        "queue": delivery.get("routing_key"),
+        "received_at": at,
+        "worker_id": hostname,
+        "eta": message.get("eta"),
+        "expires": message.get("expires"),
+        "parent_id": message.get("parent_id"),
+        "root_id": message.get("root_id"),
+        "group_id": message.get("group"),
+        "tenant_id": _text(message.get(TENANT_HEADER)),
+        "schedule_name": message.get(SCHEDULE_HEADER),
+    }
+    arguments = None
+    if message.get(SENT_AT_HEADER) is None:
+        # Sent by a producer without celery-ops: this is the first we hear of the task.
+        arguments = Arguments(
+            message.get("args"),
+            message.get("kwargs"),
+            message.get("argsrepr"),
+            message.get("kwargsrepr"),
+        )
+    return ExecutionEvent(
+        task_id,
+        "received",
+        at,
+        states.RECEIVED,
+        int(message.get("retries") or 0) + 1,
+        values=values,
+        arguments=arguments,
+        details={"redelivered": True} if delivery.get("redelivered") else None,
+        worker=hostname,
+    )
 
 
 def _attempt(request: Any) -> int:

@@ -71,6 +71,8 @@ class WorkerSignalHandlers:
         if getattr(sender, "app", None) is not self.app:
             return
         self._report_status(online=False)
+        if self.ops.has_received_handoff:
+            self.ops.received_handoff.release_all()
         self.ops.recorder.close()
 
     def _report_status(self, online: bool) -> None:
