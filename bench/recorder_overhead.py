@@ -84,6 +84,8 @@ class Run:
     recorded_lag_s: float | None = None  # all completed -> all SUCCESS rows in the store
     rate_incl_recording: float | None = None  # tasks / (ready -> all recorded)
     worker_cpu_s: float | None = None  # CPU of the worker's process group, ready -> recorded
+    # CPU of the worker's main process alone (it feeds the pool: the bottleneck on no-op tasks)
+    main_cpu_s: float | None = None
     flush_s: float | None = None  # publish workload: wait for the producer's buffer to drain
     loadavg: float | None = None  # 1-min load average when the run started
     code: str | None = None  # celery-ops commit when the run started ("+dirty": uncommitted)
@@ -173,6 +175,13 @@ def group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` alone (every thread of it)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def group_alive(pgid: int) -> bool:
@@ -337,6 +346,7 @@ class Bench:
         try:
             ready_at = float(self._wait_key(f"{run_key}:ready", process, 120.0, log_path))
             cpu_ready = group_cpu_seconds(process.pid)
+            main_ready = process_cpu_seconds(process.pid)
             done = json.loads(
                 self._wait_key(f"{run_key}:done", process, self.options.run_timeout, log_path)
             )
@@ -363,6 +373,7 @@ class Bench:
                 if stored != tasks:
                     raise BenchError(f"result backend holds {stored} results, expected {tasks}")
             run.worker_cpu_s = group_cpu_seconds(process.pid) - cpu_ready
+            run.main_cpu_s = process_cpu_seconds(process.pid) - main_ready
         finally:
             stop_group(process)
             _current_worker = None
@@ -475,6 +486,8 @@ def _progress(run: Run, took: float) -> None:
         parts.append(f"recorded +{run.recorded_lag_s:.2f}s")
     if run.worker_cpu_s is not None:
         parts.append(f"worker cpu {run.worker_cpu_s:.1f}s")
+    if run.main_cpu_s is not None:
+        parts.append(f"main process {run.main_cpu_s / run.tasks * 1e6:.0f} µs/task")
     if run.flush_s is not None:
         parts.append(f"flush {run.flush_s:.2f}s")
     parts.append(f"load {run.loadavg:.2f}")
