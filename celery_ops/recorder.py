@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
@@ -233,7 +233,9 @@ class ExecutionRecorder:
         return self._unreported_drops if self.hostname else 0
 
     def _write(self, events: list[RecorderEvent]) -> None:
-        batch = fold_events(events, self.config.max_payload_bytes, self.config.store_message_args)
+        batch = fold_events(
+            _yielding(events), self.config.max_payload_bytes, self.config.store_message_args
+        )
         drops = self._reportable_drops()
         if drops:
             batch.dropped_on, batch.dropped = self.hostname, drops
@@ -273,6 +275,21 @@ class ExecutionRecorder:
                 len(self._buffer),
                 self.config.buffer_max,
             )
+
+
+#: Events folded between two hand-overs of the GIL (about 1 ms of work).
+FOLD_SLICE = 32
+
+
+def _yielding(events: list[RecorderEvent]) -> Iterator[RecorderEvent]:
+    """``events``, giving the GIL away every FOLD_SLICE of them. A thread waiting for the GIL
+    (the app's, back from a socket call) otherwise gets it only when CPython forces a switch,
+    every 5 ms (sys.getswitchinterval()): a producer publishing in a loop lost a quarter of
+    its rate to its flusher that way."""
+    for index, event in enumerate(events):
+        if index and not index % FOLD_SLICE:
+            time.sleep(0)
+        yield event
 
 
 class _StoreUnreachable(Exception):
