@@ -193,12 +193,14 @@ def test_a_beat_stopped_for_three_periods_fires_the_missed_time_once(
     wait_for(lambda: len(due_times(app, "every-3")) >= len(before) + 3, 20, "fires after restart")
 
     after = [run for run in runs(app, "every-3") if run[0] > before[-1]]
-    first_due, first_claim = after[0]
+    first_due = after[0][0]
     # Once, not once per period: the periods missed while no beat ran were not sent one by
-    # one (their due times are absent), and the restarted beat's first round sent one fire.
+    # one (their due times are absent: the first fire after the restart is three periods or
+    # more after the last one before the stop), and from there every period fired once.
+    # (Claim times cannot tell the catch-up from the next regular fire: the restart may land
+    # just before a due time, and then both are sent within the same second.)
     assert (first_due - before[-1]).total_seconds() >= 9.0, after
     assert first_due > stopped_at
-    assert sum(abs((claimed - first_claim).total_seconds()) < 0.5 for _due, claimed in after) == 1
     assert set(gaps([due for due, _claimed in after])) == {3.0}
 
 
