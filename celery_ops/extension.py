@@ -13,6 +13,7 @@ from celery_ops.beat.schedules import Schedules
 from celery_ops.config import OpsConfig
 from celery_ops.recorder import ExecutionRecorder
 from celery_ops.signals.handoff import ReceivedHandoff
+from celery_ops.signals.tasks import received_event
 from celery_ops.store import Store
 
 _extensions: weakref.WeakKeyDictionary[Any, CeleryOps] = weakref.WeakKeyDictionary()
@@ -72,8 +73,12 @@ class CeleryOps:
             with self._lock:
                 if self._received_handoff is None:
                     recorder = self.recorder
+
+                    def record_received(request: Any, at: float) -> None:
+                        recorder.record(received_event(request.id, request.request_dict, at))
+
                     delay = self.config.received_delay
-                    handoff = ReceivedHandoff(delay, recorder.record, self.config.buffer_max)
+                    handoff = ReceivedHandoff(delay, record_received, self.config.buffer_max)
                     recorder.add_periodic(delay / 4, handoff.release_due)
                     self._received_handoff = handoff
         return self._received_handoff

@@ -127,9 +127,8 @@ class TaskSignalHandlers:
     def task_received(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app or request is None:
             return
-        event = received_event(request.id, request.request_dict, time.time())
         # Recorded later by whichever process it concerns: see celery_ops.signals.handoff.
-        self.ops.received_handoff.hold(event, request)
+        self.ops.received_handoff.hold(request, time.time())
 
     def task_revoked(
         self,
@@ -237,11 +236,6 @@ class TaskSignalHandlers:
         now = time.time()
         request = task.request
         self._running[task_id] = (time.perf_counter(), _peak_rss_kib())
-        received_at = getattr(request, RECEIVED_AT_FIELD, None)
-        if isinstance(received_at, float) and runner_records(
-            received_at, now, self.ops.config.received_delay
-        ):
-            self._record(received_event(task_id, vars(request), received_at))
         values: dict[str, Any] = {
             "task_name": task.name,
             "started_at": now,
@@ -250,8 +244,11 @@ class TaskSignalHandlers:
             "attempts": 1,
             "wait_time_ms": _wait_ms(request, now),
         }
+        received_at = getattr(request, RECEIVED_AT_FIELD, None)
         if isinstance(received_at, float):
             values["received_at"] = received_at
+            if runner_records(received_at, now, self.ops.config.received_delay):
+                self._record(received_event(task_id, vars(request), received_at))
         self._record(
             ExecutionEvent(
                 task_id,
