@@ -6,6 +6,7 @@ signal handlers on the task's path only capture references.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -17,7 +18,7 @@ from celery_ops.events import NO_RESULT, DefinitionReport, ExecutionEvent, Recor
 from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
 from celery_ops.payload import clean_name, clean_text, render_arguments, render_value
 from celery_ops.store import RecordBatch, WorkerState
-from celery_ops.store.types import utc_from_timestamp
+from celery_ops.store.types import naive_utc_from_timestamp, utc_from_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> Execut
     values: dict[str, Any] = {}
     for column, value in event.values.items():
         if column in TIME_COLUMNS:
-            value = to_datetime(value)
+            value = _stored_time(value)
         elif isinstance(value, str):
             value = clean_text(value, limit) if column in TEXT_COLUMNS else clean_name(value)
         values[column] = value
@@ -101,10 +102,28 @@ def _timeline_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
     return {
         "task_id": event.task_id,
         "event": event.name,
-        "at": utc_from_timestamp(event.at),
-        "worker": clean_name(event.worker) if event.worker else None,
-        "details": clean_text(json.dumps(details, default=str, ensure_ascii=False), limit),
+        "at": naive_utc_from_timestamp(event.at),
+        "worker": _clean_worker(event.worker) if event.worker else None,
+        "details": clean_text(_details_json(details), limit),
     }
+
+
+#: The timeline's details as JSON (one encoder: json.dumps with options builds one per call).
+_details_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
+@functools.lru_cache(maxsize=256)
+def _clean_worker(hostname: str) -> str:
+    # A process records for one or a few workers: each name is checked once.
+    return clean_name(hostname)
+
+
+def _stored_time(value: Any) -> datetime | None:
+    """A point in time as the stores keep it: naive UTC."""
+    if isinstance(value, int | float):
+        return naive_utc_from_timestamp(float(value))
+    moment = to_datetime(value)
+    return None if moment is None else moment.replace(tzinfo=None)
 
 
 def to_datetime(value: Any) -> datetime | None:

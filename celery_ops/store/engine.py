@@ -36,7 +36,20 @@ def create_store_engine(url: str) -> Engine:
         kwargs["pool_recycle"] = 3600
     kwargs["pool_size"] = 2
     kwargs["max_overflow"] = 2
-    return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    if backend == "postgresql":
+        _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    # Times are stored as naive UTC. A session in UTC turns an aware time sent as timestamptz
+    # into the same naive UTC, whatever the zone of the server or of PGTZ.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

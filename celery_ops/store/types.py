@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Text
@@ -44,3 +44,14 @@ def utc_from_timestamp(seconds: float | None) -> datetime | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def naive_utc_from_timestamp(seconds: float | None) -> datetime | None:
+    """A timestamp as the stores keep it: naive UTC (cheaper than an aware datetime, and
+    what every backend binds without a time zone conversion)."""
+    if seconds is None:
+        return None
+    return _EPOCH + timedelta(seconds=seconds)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from celery_ops.batching import fold_events
 from celery_ops.events import ExecutionEvent, WorkerReport
 from celery_ops.lifecycle import FINAL_ATTEMPT
@@ -56,6 +58,73 @@ class TestOneRowPerTaskId:
             "started",
             "succeeded",
         ]
+
+
+class TestWholeBatches:
+    """A flusher writes hundreds of tasks at once, in rows of different shapes."""
+
+    def test_a_batch_of_many_tasks_in_several_shapes_lands_row_by_row(self, store: Store) -> None:
+        at = 1_700_000_000.123456
+        events = []
+        for n in range(300):
+            task_id = f"t{n}"
+            if n % 3 == 0:  # published only
+                events.append(event(task_id, "published", "PENDING", at=at, task_name="app.a"))
+            elif n % 3 == 1:  # started and succeeded in the same batch
+                events.append(
+                    event(task_id, "started", "STARTED", at=at, pid=n, attempts=1, started_at=at)
+                )
+                events.append(event(task_id, "succeeded", "SUCCESS", at=at + 1))
+            else:  # only the timing of a run, whose status a batch before carried
+                events.append(
+                    ExecutionEvent(
+                        task_id,
+                        "finished",
+                        at,
+                        None,
+                        1,
+                        {"execution_time_ms": 2.5},
+                        on_timeline=False,
+                    )
+                )
+        store.write(fold_events(events, 65_536, True))
+        published, succeeded, timed = (store.execution(t) for t in ("t0", "t1", "t2"))
+        assert published is not None and succeeded is not None and timed is not None
+        assert (published["status"], published["task_name"]) == ("PENDING", "app.a")
+        assert (succeeded["status"], succeeded["pid"], succeeded["attempts"]) == ("SUCCESS", 1, 1)
+        assert succeeded["started_at"].timestamp() == at
+        assert succeeded["status_at"].timestamp() == at + 1
+        assert (timed["status"], timed["execution_time_ms"]) == (None, 2.5)
+        assert [e["event"] for e in store.timeline("t1")] == ["started", "succeeded"]
+        assert store.timeline("t1")[0]["at"].timestamp() == at
+
+    def test_times_are_stored_in_utc_whatever_the_time_zone_of_the_session(
+        self, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The process's zone and the database session's zone (PGTZ for PostgreSQL).
+        monkeypatch.setenv("TZ", "America/New_York")
+        monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+        time.tzset()
+        store = Store(database_url)
+        try:
+            store.upgrade()
+            at = 1_700_000_000.5
+            write(store, event("t1", "started", "STARTED", at=at, started_at=at))
+            write(
+                store,
+                event("t2", "started", "STARTED", at=at, started_at=at),
+                event("t3", "started", "STARTED", at=at),
+            )
+            for task_id in ("t1", "t2"):
+                row = store.execution(task_id)
+                assert row is not None
+                assert row["started_at"].timestamp() == at
+                assert row["status_at"].timestamp() == at
+                assert store.timeline(task_id)[0]["at"].timestamp() == at
+        finally:
+            store.dispose()
+            monkeypatch.undo()
+            time.tzset()
 
 
 class TestOutOfOrderEvents:
