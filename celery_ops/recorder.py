@@ -88,8 +88,8 @@ class ExecutionRecorder:
         self.stats.recorded += 1
         if self._thread is None:
             self._start()
-        if len(buffer) >= self.config.flush_batch:
-            self._wake.set()
+        if len(buffer) >= self.config.flush_batch and not self._wake.is_set():
+            self._wake.set()  # set() takes a lock: once per wake-up, not once per event
 
     def _drop(self) -> None:
         self.stats.dropped += 1

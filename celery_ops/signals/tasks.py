@@ -267,6 +267,8 @@ class TaskSignalHandlers:
             return
         request = sender.request
         now = time.time()
+        values = self._run_figures(request.id)
+        values["completed_at"] = now
         self._record(
             ExecutionEvent(
                 request.id,
@@ -274,7 +276,7 @@ class TaskSignalHandlers:
                 now,
                 states.SUCCESS,
                 _attempt(request),
-                values={"completed_at": now},
+                values=values,
                 result=result,
                 worker=request.hostname,
             )
@@ -364,11 +366,8 @@ class TaskSignalHandlers:
     ) -> None:
         if task is None or task.app is not self.app or not task_id:
             return
-        started = self._running.pop(task_id, None)
-        if started is None:
-            return
-        began, rss_before = started
-        growth_kib = max(0, _peak_rss_kib() - rss_before)
+        if task_id not in self._running:
+            return  # a success, recorded with its figures already
         status = state if state in states.ALL_STATUSES else None
         self._record(
             ExecutionEvent(
@@ -377,13 +376,24 @@ class TaskSignalHandlers:
                 time.time(),
                 status,
                 _attempt(task.request),
-                values={
-                    "execution_time_ms": (time.perf_counter() - began) * 1000.0,
-                    "memory_usage_mb": growth_kib / 1024.0,
-                },
+                values=self._run_figures(task_id),
                 on_timeline=False,
             )
         )
+
+    def _run_figures(self, task_id: str) -> dict[str, Any]:
+        """How long the run of ``task_id`` in this process took and how much memory it grew.
+
+        Taken once per run: by the success itself (one event less for most tasks), else at
+        postrun, which comes after every other outcome (failure, retry, terminate)."""
+        started = self._running.pop(task_id, None)
+        if started is None:
+            return {}
+        began, rss_before = started
+        return {
+            "execution_time_ms": (time.perf_counter() - began) * 1000.0,
+            "memory_usage_mb": max(0, _peak_rss_kib() - rss_before) / 1024.0,
+        }
 
     def task_internal_error(
         self,
