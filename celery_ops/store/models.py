@@ -277,8 +277,8 @@ class AuditEntry(Base):
 class SearchText(Base):
     """The text of each execution's (shown) arguments that search looks in, written once.
 
-    A table apart, so that the index serving search (trigram GIN on PostgreSQL, FULLTEXT on
-    MariaDB, an FTS5 trigram table on SQLite, see migration 0004) is written once per
+    A table apart, so that the index serving search (GIN over words on PostgreSQL, FULLTEXT on
+    MariaDB, an FTS5 trigram table on SQLite; migrations 0004 and 0005) is written once per
     execution, not again at each of the row's status changes.
     """
 

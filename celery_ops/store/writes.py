@@ -71,15 +71,19 @@ def index_search(connection: Connection, patches: Iterable[ExecutionPatch]) -> N
         text = f"{args or ''} {kwargs or ''}".strip()[:SEARCH_CHARS]
         if text:
             rows.append({"task_id": patch.task_id, "text": text})
-    if rows:
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        _execute_unnested(
+            connection, search_text, rows, "new", lambda insert: insert.on_conflict_do_nothing()
+        )
+    else:
         connection.execute(_insert_search(connection.dialect.name), rows)
 
 
 @functools.cache
 def _insert_search(dialect: str) -> Any:
     # The first text wins: an execution's arguments do not change.
-    if dialect == "postgresql":
-        return postgresql.insert(search_text).on_conflict_do_nothing()
     if dialect == "sqlite":
         return sqlite.insert(search_text).on_conflict_do_nothing()
     statement = mysql.insert(search_text)
@@ -288,7 +292,15 @@ def _upsert(
         if cache_as is not None:
             _statements[(dialect, table.name, cache_as)] = statement
     if dialect == "postgresql" and cache_as is not None:
-        _execute_unnested(connection, table, key, set_clause, cache_as, rows)
+        _execute_unnested(
+            connection,
+            table,
+            rows,
+            cache_as,
+            lambda insert: insert.on_conflict_do_update(
+                index_elements=[key], set_=dict(set_clause(insert.excluded))
+            ),
+        )
     else:
         connection.execute(statement, rows)
 
@@ -303,10 +315,9 @@ _unnested_sql: dict[tuple[str, Hashable], tuple[list[str], str]] = {}
 def _execute_unnested(
     connection: Connection,
     table: Table,
-    key: str,
-    set_clause: Callable[[Any], SetClause],
-    cache_as: Hashable,
     rows: list[dict[str, Any]],
+    cache_as: Hashable,
+    on_conflict: Callable[[postgresql.Insert], Any],
 ) -> None:
     cached = _unnested_sql.get((table.name, cache_as))
     if cached is None:
@@ -317,10 +328,7 @@ def _execute_unnested(
                 for name in names
             )
         )
-        statement = postgresql.insert(table).from_select(names, source)
-        statement = statement.on_conflict_do_update(
-            index_elements=[key], set_=dict(set_clause(statement.excluded))
-        )
+        statement = on_conflict(postgresql.insert(table).from_select(names, source))
         sql = str(statement.compile(dialect=connection.dialect))
         # %(name)b: psycopg sends the arrays in binary, without quoting every element.
         for name in names:
