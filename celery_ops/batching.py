@@ -78,6 +78,8 @@ def fold_events(
 def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> ExecutionPatch:
     values: dict[str, Any] = {}
     for column, value in event.values.items():
+        if value is None:
+            continue  # an absent value changes nothing under any rule (celery_ops.lifecycle)
         if column in TIME_COLUMNS:
             value = _stored_time(value)
         elif isinstance(value, str):
