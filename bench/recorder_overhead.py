@@ -86,6 +86,9 @@ class Run:
     worker_cpu_s: float | None = None  # CPU of the worker's process group, ready -> recorded
     # CPU of the worker's main process alone (it feeds the pool: the bottleneck on no-op tasks)
     main_cpu_s: float | None = None
+    # CPU of the servers on this machine (PostgreSQL and Redis processes), same window: the
+    # worker shares the 2 cores with them, so what the store costs them counts too.
+    servers_cpu_s: float | None = None
     flush_s: float | None = None  # publish workload: wait for the producer's buffer to drain
     loadavg: float | None = None  # 1-min load average when the run started
     code: str | None = None  # celery-ops commit when the run started ("+dirty": uncommitted)
@@ -173,6 +176,27 @@ def group_cpu_seconds(pgid: int) -> float:
             continue
         # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
         if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+SERVER_COMMANDS = ("postgres", "redis-server")
+
+
+def servers_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL and Redis process on this machine."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        command = text[text.index("(") + 1 : text.rindex(")")]
+        if command in SERVER_COMMANDS:
+            fields = text.rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
 
@@ -347,6 +371,7 @@ class Bench:
             ready_at = float(self._wait_key(f"{run_key}:ready", process, 120.0, log_path))
             cpu_ready = group_cpu_seconds(process.pid)
             main_ready = process_cpu_seconds(process.pid)
+            servers_ready = servers_cpu_seconds()
             done = json.loads(
                 self._wait_key(f"{run_key}:done", process, self.options.run_timeout, log_path)
             )
@@ -374,6 +399,7 @@ class Bench:
                     raise BenchError(f"result backend holds {stored} results, expected {tasks}")
             run.worker_cpu_s = group_cpu_seconds(process.pid) - cpu_ready
             run.main_cpu_s = process_cpu_seconds(process.pid) - main_ready
+            run.servers_cpu_s = servers_cpu_seconds() - servers_ready
         finally:
             stop_group(process)
             _current_worker = None
@@ -488,6 +514,8 @@ def _progress(run: Run, took: float) -> None:
         parts.append(f"worker cpu {run.worker_cpu_s:.1f}s")
     if run.main_cpu_s is not None:
         parts.append(f"main process {run.main_cpu_s / run.tasks * 1e6:.0f} µs/task")
+    if run.servers_cpu_s is not None:
+        parts.append(f"db+redis {run.servers_cpu_s / run.tasks * 1e6:.0f} µs/task")
     if run.flush_s is not None:
         parts.append(f"flush {run.flush_s:.2f}s")
     parts.append(f"load {run.loadavg:.2f}")
@@ -524,6 +552,11 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             lags = [r.recorded_lag_s for r in done if r.recorded_lag_s is not None]
             incl = [r.rate_incl_recording for r in done if r.rate_incl_recording]
             cpu = [r.worker_cpu_s / r.tasks * 1e6 for r in done if r.worker_cpu_s is not None]
+            servers = [
+                r.servers_cpu_s / r.tasks * 1e6
+                for r in done
+                if getattr(r, "servers_cpu_s", None) is not None
+            ]
             flush = [r.flush_s for r in done if r.flush_s is not None]
             rows.append(
                 {
@@ -539,6 +572,7 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
                     "recorded_lag_median_s": _median(lags),
                     "rate_incl_recording_median": _median(incl),
                     "worker_cpu_us_per_task_median": _median(cpu),
+                    "servers_cpu_us_per_task_median": _median(servers),
                     "flush_median_s": _median(flush),
                 }
             )
@@ -583,12 +617,14 @@ def _fmt(value: float | None, spec: str) -> str:
 def print_table(rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> None:
     header = (
         f"{'workload':8} {'config':8} {'runs':>4} {'median/s':>9} {'min/s':>8} {'max/s':>8} "
-        f"{'x plain':>7} {'rec. lag':>8} {'incl.rec/s':>10} {'cpu us/task':>11}"
+        f"{'x plain':>7} {'rec. lag':>8} {'incl.rec/s':>10} {'cpu us/task':>11} "
+        f"{'db+redis':>8}"
     )
     legend = (
         "rec. lag: all tasks completed -> all SUCCESS rows in the store (publish: the "
         "producer's final flush)\nincl.rec/s: tasks / (worker ready -> all recorded); "
-        "cpu us/task: CPU of the worker's process group, ready -> done (or recorded)"
+        "cpu us/task: CPU of the worker's process group, ready -> done (or recorded)\n"
+        "db+redis: CPU of the PostgreSQL and Redis processes per task, same window"
     )
     print()
     print(header)
@@ -604,7 +640,8 @@ def print_table(rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> Non
             f"{_fmt(r['ratio_to_plain'], '7.3f')} "
             f"{'-' if lag is None else format(lag, '7.2f') + 's':>8} "
             f"{_fmt(r['rate_incl_recording_median'], '10.1f')} "
-            f"{_fmt(r['worker_cpu_us_per_task_median'], '11.0f')}"
+            f"{_fmt(r['worker_cpu_us_per_task_median'], '11.0f')} "
+            f"{_fmt(r.get('servers_cpu_us_per_task_median'), '8.0f')}"
         )
     print(legend)
     print()

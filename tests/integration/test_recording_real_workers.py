@@ -51,6 +51,7 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     row = finished(app, ok.id, "SUCCESS")
     assert row["result"] == "5" and row["args"] == "[2, 3]" and row["attempts"] == 1
     assert row["started_at"] and row["completed_at"] and row["execution_time_ms"] >= 0
+    assert row["memory_usage_mb"] >= 0  # the success carries its run's figures
     assert row["worker_id"].startswith("prefork@") and row["pid"]
     expected = ["published", "received", "started", "succeeded"]
     wait_for(lambda: events_of(app, ok.id) == expected, 10, "the whole timeline")
@@ -63,6 +64,10 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
         lambda: (t := events_of(app, fails.id)).count("retried") == 2 and t, 10, "retries"
     )
     assert timeline.count("started") == 3 and timeline[-1] == "failed"
+    # After a failure, postrun adds the run's figures.
+    wait_for(
+        lambda: app.ops.store.execution(fails.id)["execution_time_ms"] is not None, 10, "figures"
+    )
 
     row = finished(app, big.id, "SUCCESS")
     assert row["result"] == "1048576"
