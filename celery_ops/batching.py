@@ -36,6 +36,15 @@ TIME_COLUMNS = frozenset(
 )
 #: Long text; every other text column is a name, VARCHAR(255) on every backend.
 TEXT_COLUMNS = frozenset({"error_message", "exception_trace"})
+#: Numbers, whatever type a message header gave them; every other column is text.
+NUMBER_COLUMNS: dict[str, type[int] | type[float]] = {
+    "priority": int,
+    "attempts": int,
+    "pid": int,
+    "execution_time_ms": float,
+    "wait_time_ms": float,
+    "memory_usage_mb": float,
+}
 
 
 def fold_events(
@@ -82,8 +91,12 @@ def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> Execut
             continue  # an absent value changes nothing under any rule (celery_ops.lifecycle)
         if column in TIME_COLUMNS:
             value = _stored_time(value)
-        elif isinstance(value, str):
-            value = clean_text(value, limit) if column in TEXT_COLUMNS else clean_name(value)
+        elif column in NUMBER_COLUMNS:
+            value = _number(value, NUMBER_COLUMNS[column])
+        else:
+            # One type per column: a batch's values of a column travel as one array.
+            text = value if isinstance(value, str) else str(value)
+            value = clean_text(text, limit) if column in TEXT_COLUMNS else clean_name(text)
         values[column] = value
     if event.arguments is not None:
         values.update(render_arguments(event.arguments, limit, keep_message_args))
@@ -118,6 +131,16 @@ _details_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
 def _clean_worker(hostname: str) -> str:
     # A process records for one or a few workers: each name is checked once.
     return clean_name(hostname)
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> int | float | None:
+    """``value`` as ``kind``; a header that is not a number leaves the column empty."""
+    if type(value) is kind:
+        return value
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _stored_time(value: Any) -> datetime | None:

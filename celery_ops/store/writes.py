@@ -284,13 +284,6 @@ def _upsert(
     cache_as: Hashable | None = None,
 ) -> None:
     dialect = connection.dialect.name
-    statement = None
-    if cache_as is not None:
-        statement = _statements.get((dialect, table.name, cache_as))
-    if statement is None:
-        statement = _upsert_statement(dialect, table, key, set_clause)
-        if cache_as is not None:
-            _statements[(dialect, table.name, cache_as)] = statement
     if dialect == "postgresql" and cache_as is not None:
         _execute_unnested(
             connection,
@@ -301,8 +294,13 @@ def _upsert(
                 index_elements=[key], set_=dict(set_clause(insert.excluded))
             ),
         )
-    else:
-        connection.execute(statement, rows)
+        return
+    statement = _statements.get((dialect, table.name, cache_as)) if cache_as is not None else None
+    if statement is None:
+        statement = _upsert_statement(dialect, table, key, set_clause)
+        if cache_as is not None:
+            _statements[(dialect, table.name, cache_as)] = statement
+    connection.execute(statement, rows)
 
 
 # PostgreSQL: each recurring upsert is one statement per batch, whatever its row count. Its rows

@@ -126,6 +126,26 @@ class TestWholeBatches:
             monkeypatch.undo()
             time.tzset()
 
+    def test_values_of_unexpected_types_are_stored_as_their_column_expects(
+        self, store: Store
+    ) -> None:
+        # Headers come from any producer: a number where a name goes, a word where a number
+        # goes. Rows of the same shape share one statement, so their values must share a type.
+        odd = event(
+            "t1", "published", "PENDING", schedule_name=7, tenant_id={"org": 1}, priority="5"
+        )
+        usual = event(
+            "t2", "published", "PENDING", schedule_name="nightly", tenant_id="acme", priority=3
+        )
+        wordy = event("t3", "published", "PENDING", priority="high")
+        store.write(fold_events([odd, usual, wordy], 65_536, True))
+        rows = [store.execution(task_id) for task_id in ("t1", "t2", "t3")]
+        assert [(r["schedule_name"], r["tenant_id"], r["priority"]) for r in rows if r] == [
+            ("7", "{'org': 1}", 5),
+            ("nightly", "acme", 3),
+            (None, None, None),
+        ]
+
 
 class TestOutOfOrderEvents:
     def test_a_late_received_does_not_undo_success(self, store: Store) -> None:
