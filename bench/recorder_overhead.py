@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,29 +164,8 @@ def count_rows(engine: Any, query: str) -> int:
 # Worker processes
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of every live process of process group ``pgid``."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
-
-
-SERVER_COMMANDS = ("postgres", "redis-server")
-
-
-def servers_cpu_seconds() -> float:
-    """User + system CPU of every PostgreSQL and Redis process on this machine."""
-    total = 0
+def _processes() -> Iterator[tuple[str, list[str]]]:
+    """The command and the /proc/<pid>/stat fields (from field 3 on) of every process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -194,11 +174,26 @@ def servers_cpu_seconds() -> float:
                 text = stat.read()
         except OSError:
             continue
-        command = text[text.index("(") + 1 : text.rindex(")")]
-        if command in SERVER_COMMANDS:
-            fields = text.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+        yield text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+    return int(fields[11]) + int(fields[12])
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every live process of process group ``pgid``."""
+    return sum(_cpu_ticks(f) for _, f in _processes() if int(f[2]) == pgid) / CLOCK_TICKS
+
+
+SERVER_COMMANDS = ("postgres", "redis-server")
+
+
+def servers_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL and Redis process on this machine."""
+    ticks = sum(_cpu_ticks(f) for command, f in _processes() if command in SERVER_COMMANDS)
+    return ticks / CLOCK_TICKS
 
 
 def process_cpu_seconds(pid: int) -> float:
