@@ -144,10 +144,14 @@ def _number(value: Any, kind: type[int] | type[float]) -> int | float | None:
 
 
 def _stored_time(value: Any) -> datetime | None:
-    """A point in time as the stores keep it: naive UTC."""
+    """A point in time as the stores keep it: naive UTC; one that cannot be read, None (a
+    malformed ``eta`` header must not cost the rest of the event)."""
     if isinstance(value, int | float):
         return naive_utc_from_timestamp(float(value))
-    moment = to_datetime(value)
+    try:
+        moment = to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
     return None if moment is None else moment.replace(tzinfo=None)
 
 

@@ -146,6 +146,19 @@ class TestWholeBatches:
             (None, None, None),
         ]
 
+    def test_a_time_that_cannot_be_read_costs_only_its_own_column(self, store: Store) -> None:
+        published = event("t1", "published", "PENDING", task_name="app.add", eta="not a date")
+        published.arguments = Arguments((1, 2), {})
+        write(store, published)
+        row = store.execution("t1")
+        assert row is not None
+        assert (row["status"], row["task_name"], row["eta"], row["args"]) == (
+            "PENDING",
+            "app.add",
+            None,
+            "[1, 2]",
+        )
+
 
 class TestOutOfOrderEvents:
     def test_a_late_received_does_not_undo_success(self, store: Store) -> None:
