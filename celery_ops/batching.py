@@ -18,6 +18,7 @@ from celery_ops.events import NO_RESULT, DefinitionReport, ExecutionEvent, Recor
 from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
 from celery_ops.payload import clean_name, clean_text, render_arguments, render_value
 from celery_ops.store import RecordBatch, WorkerState
+from celery_ops.store.models import executions
 from celery_ops.store.types import naive_utc_from_timestamp, utc_from_timestamp
 
 logger = logging.getLogger(__name__)
@@ -36,14 +37,12 @@ TIME_COLUMNS = frozenset(
 )
 #: Long text; every other text column is a name, VARCHAR(255) on every backend.
 TEXT_COLUMNS = frozenset({"error_message", "exception_trace"})
-#: Numbers, whatever type a message header gave them; every other column is text.
+#: Numbers, as the table declares them, whatever type a message header gave them; every
+#: other column that is not a time is text.
 NUMBER_COLUMNS: dict[str, type[int] | type[float]] = {
-    "priority": int,
-    "attempts": int,
-    "pid": int,
-    "execution_time_ms": float,
-    "wait_time_ms": float,
-    "memory_usage_mb": float,
+    column.name: column.type.python_type
+    for column in executions.columns
+    if column.type.python_type in (int, float)
 }
 
 

@@ -75,7 +75,7 @@ def index_search(connection: Connection, patches: Iterable[ExecutionPatch]) -> N
         return
     if connection.dialect.name == "postgresql":
         _execute_unnested(
-            connection, search_text, rows, "new", lambda insert: insert.on_conflict_do_nothing()
+            connection, search_text, rows, lambda insert: insert.on_conflict_do_nothing()
         )
     else:
         connection.execute(_insert_search(connection.dialect.name), rows)
@@ -99,7 +99,7 @@ def append_timeline(connection: Connection, rows: Sequence[dict[str, Any]]) -> N
         return
     if connection.dialect.name == "postgresql":
         # Append-only rows: binary COPY is the cheapest way in, for this process and for the
-        # server. Times are naive UTC already (celery_ops.batching).
+        # server. Its "timestamp" column takes naive UTC, which batching already produces.
         columns = ", ".join(TIMELINE_COLUMNS)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with (
@@ -289,7 +289,6 @@ def _upsert(
             connection,
             table,
             rows,
-            cache_as,
             lambda insert: insert.on_conflict_do_update(
                 index_elements=[key], set_=dict(set_clause(insert.excluded))
             ),
@@ -307,19 +306,20 @@ def _upsert(
 # travel as one binary array per column and unnest() back into rows on the server, which then
 # plans and executes one INSERT ... ON CONFLICT instead of one per row (half the server's CPU
 # per task), and psycopg dumps a list per column instead of a parameter set per row.
-_unnested_sql: dict[tuple[str, Hashable], tuple[list[str], str]] = {}
+# The statement of a table depends only on the columns its rows carry (each table has one
+# conflict rule), so it is cached by those.
+_unnested_sql: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
 def _execute_unnested(
     connection: Connection,
     table: Table,
     rows: list[dict[str, Any]],
-    cache_as: Hashable,
     on_conflict: Callable[[postgresql.Insert], Any],
 ) -> None:
-    cached = _unnested_sql.get((table.name, cache_as))
-    if cached is None:
-        names = sorted(rows[0])
+    names = tuple(sorted(rows[0]))
+    sql = _unnested_sql.get((table.name, names))
+    if sql is None:
         source = select(
             *(
                 func.unnest(cast(bindparam(name), postgresql.ARRAY(table.c[name].type))).label(name)
@@ -331,8 +331,7 @@ def _execute_unnested(
         # %(name)b: psycopg sends the arrays in binary, without quoting every element.
         for name in names:
             sql = sql.replace(f"%({name})s", f"%({name})b")
-        cached = _unnested_sql[(table.name, cache_as)] = (names, sql)
-    names, sql = cached
+        _unnested_sql[(table.name, names)] = sql
     connection.exec_driver_sql(sql, {name: [row[name] for row in rows] for name in names})
 
 
