@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -282,6 +283,22 @@ class TestPayloads:
         row = store.execution("u")
         assert row is not None
         assert "日本語 ünïcode 🎉" in row["args"] and "ø" in row["kwargs"]
+
+
+class TestTimelineDetails:
+    def test_details_keep_their_types_and_unhashable_values_are_kept_too(self) -> None:
+        # Equal keys of different types (1, 1.0, True) must not share a rendering.
+        details = [{"n": 1}, {"n": 1.0}, {"n": True}, {"n": [1, {"a": None}]}, {"n": 1}]
+        events = []
+        for index, extra in enumerate(details):
+            published = event(f"d{index}", "published", "PENDING")
+            published.details = extra
+            events.append(published)
+        batch = fold_events(events, 65_536, True)
+        rendered = [json.loads(row["details"]) for row in batch.timeline]
+        assert [r["n"] for r in rendered] == [1, 1.0, True, [1, {"a": None}], 1]
+        assert [type(r["n"]) for r in rendered] == [int, float, bool, list, int]
+        assert all(r["status"] == "PENDING" and r["attempt"] == 1 for r in rendered)
 
 
 class TestValuesTheDatabaseWouldRefuse:

@@ -59,3 +59,19 @@ def test_a_broken_repr_does_not_lose_the_record() -> None:
             raise RuntimeError("no")
 
     assert render_value(Broken(), 100).startswith("<unrepresentable Broken")
+
+
+def test_no_arguments_and_a_none_result_render_as_celerys_serializer_would() -> None:
+    from kombu.utils.json import dumps
+
+    from celery_ops.payload import to_json
+
+    for value in (None, [], {}, (), [0], {"": 0}, 0, False, ""):
+        assert to_json(value) == dumps(value, ensure_ascii=False)
+    assert render_value(None, 100) == "null"
+    assert render_arguments(Arguments((), {}, "()", "{}"), 1000, True) == {
+        "args": "[]",
+        "kwargs": "{}",
+        "message_args": "[]",
+        "message_kwargs": "{}",
+    }
