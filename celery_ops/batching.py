@@ -126,14 +126,19 @@ def _timeline_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
 _details_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
 
+#: Detail values whose type, with the value, fully decides their JSON.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _details_text(details: dict[str, Any]) -> str:
     # A process writes the same few details over and over ({"attempt": 1, "status":
     # "STARTED", "pid": 12}): a cache hit costs a seventh of encoding them. The types are in
-    # the key because 1, 1.0 and True are equal keys but different JSON.
-    try:
-        return _cached_details_json(tuple(details.items()), tuple(map(type, details.values())))
-    except TypeError:  # an unhashable value: encoded each time
-        return _details_json(details)
+    # the key because 1, 1.0 and True are equal keys but different JSON; containers are not
+    # cached, as (1,) and (True,) would share a key.
+    types = tuple(map(type, details.values()))
+    if _SCALARS.issuperset(types):
+        return _cached_details_json(tuple(details.items()), types)
+    return _details_json(details)
 
 
 @functools.lru_cache(maxsize=1024)
