@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from celery_ops.events import NO_RESULT, DefinitionReport, ExecutionEvent, RecorderEvent
-from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
+from celery_ops.lifecycle import RECEIVED, ExecutionPatch, merge_patches, progress
 from celery_ops.payload import clean_name, clean_text, render_arguments, render_value
 from celery_ops.store import RecordBatch, WorkerState
 from celery_ops.store.models import executions
@@ -61,6 +61,8 @@ def fold_events(
                 else:
                     merge_patches(existing, patch)
                 if event.on_timeline:
+                    if event.received_at is not None:
+                        batch.timeline.append(_received_row(event, max_payload_bytes))
                     batch.timeline.append(_timeline_row(event, max_payload_bytes))
             elif isinstance(event, DefinitionReport):
                 at = utc_from_timestamp(event.at)
@@ -95,7 +97,12 @@ def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> Execut
         else:
             # One type per column: a batch's values of a column travel as one array.
             text = value if isinstance(value, str) else str(value)
-            value = clean_text(text, limit) if column in TEXT_COLUMNS else clean_name(text)
+            if column in TEXT_COLUMNS:
+                value = clean_text(text, limit)
+            elif column in RECURRING_NAME_COLUMNS:
+                value = _clean_recurring_name(text)
+            else:
+                value = clean_name(text)
         values[column] = value
     if event.arguments is not None:
         values.update(render_arguments(event.arguments, limit, keep_message_args))
@@ -113,11 +120,24 @@ def _timeline_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
         details["status"] = event.status
     if event.details:
         details.update(event.details)
+    return _entry(event, event.name, event.at, details, limit)
+
+
+def _received_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
+    """The RECEIVED entry of a start that also stands for the task's receipt."""
+    assert event.received_at is not None
+    details = {"attempt": event.attempt, "status": RECEIVED}
+    return _entry(event, "received", event.received_at, details, limit)
+
+
+def _entry(
+    event: ExecutionEvent, name: str, at: float, details: dict[str, Any], limit: int
+) -> dict[str, Any]:
     return {
         "task_id": event.task_id,
-        "event": event.name,
-        "at": naive_utc_from_timestamp(event.at),
-        "worker": _clean_worker(event.worker) if event.worker else None,
+        "event": name,
+        "at": naive_utc_from_timestamp(at),
+        "worker": _clean_recurring_name(event.worker) if event.worker else None,
         "details": clean_text(_details_text(details), limit),
     }
 
@@ -146,10 +166,14 @@ def _cached_details_json(items: tuple[tuple[str, Any], ...], _types: tuple[type,
     return _details_json(dict(items))
 
 
-@functools.lru_cache(maxsize=256)
-def _clean_worker(hostname: str) -> str:
-    # A process records for one or a few workers: each name is checked once.
-    return clean_name(hostname)
+#: Names that recur from task to task (a process runs a few tasks, from a few queues, on one
+#: worker): each is checked once, through :func:`_clean_recurring_name`.
+RECURRING_NAME_COLUMNS = frozenset({"task_name", "queue", "worker_id"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _clean_recurring_name(name: str) -> str:
+    return clean_name(name)
 
 
 def _number(value: Any, kind: type[int] | type[float]) -> int | float | None:

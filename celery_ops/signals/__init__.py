@@ -19,7 +19,6 @@ TASK_SIGNALS = (
     "task_received",
     "task_prerun",
     "task_postrun",
-    "task_success",
     "task_failure",
     "task_retry",
     "task_revoked",

@@ -244,11 +244,15 @@ class TaskSignalHandlers:
             "attempts": 1,
             "wait_time_ms": _wait_ms(request, now),
         }
+        receipt = None
         received_at = getattr(request, RECEIVED_AT_FIELD, None)
         if isinstance(received_at, float):
             values["received_at"] = received_at
             if runner_records(received_at, now, self.ops.config.received_delay):
-                self._record(received_event(task_id, vars(request), received_at))
+                if _plain_delivery(request):
+                    receipt = received_at  # recorded by the start itself
+                else:
+                    self._record(received_event(task_id, vars(request), received_at))
         self._record(
             ExecutionEvent(
                 task_id,
@@ -259,26 +263,7 @@ class TaskSignalHandlers:
                 values=values,
                 details={"pid": os.getpid()},
                 worker=request.hostname,
-            )
-        )
-
-    def task_success(self, sender: Any = None, result: Any = None, **_: Any) -> None:
-        if sender is None or sender.app is not self.app:
-            return
-        request = sender.request
-        now = time.time()
-        values = self._run_figures(request.id)
-        values["completed_at"] = now
-        self._record(
-            ExecutionEvent(
-                request.id,
-                "succeeded",
-                now,
-                states.SUCCESS,
-                _attempt(request),
-                values=values,
-                result=result,
-                worker=request.hostname,
+                received_at=receipt,
             )
         )
 
@@ -361,31 +346,51 @@ class TaskSignalHandlers:
         sender: Any = None,
         task_id: str | None = None,
         task: Any = None,
+        retval: Any = None,
         state: str | None = None,
         **_: Any,
     ) -> None:
+        # Successes are recorded here rather than on task_success: postrun comes after every
+        # outcome and carries the return value, and one signal less costs the task less.
         if task is None or task.app is not self.app or not task_id:
             return
-        if task_id not in self._running:
-            return  # a success, recorded with its figures already
+        request = task.request
+        now = time.time()
+        figures = self._run_figures(task_id)
+        if state == states.SUCCESS:
+            figures["completed_at"] = now
+            self._record(
+                ExecutionEvent(
+                    task_id,
+                    "succeeded",
+                    now,
+                    states.SUCCESS,
+                    _attempt(request),
+                    values=figures,
+                    result=retval,
+                    worker=request.hostname,
+                )
+            )
+            return
         status = state if state in states.ALL_STATUSES else None
+        if status is None and not figures:
+            return
+        # Failures and retries have their own events: this one adds the run's figures, and
+        # the status of outcomes that have none (a task raising Reject).
         self._record(
             ExecutionEvent(
                 task_id,
                 "finished",
-                time.time(),
+                now,
                 status,
-                _attempt(task.request),
-                values=self._run_figures(task_id),
+                _attempt(request),
+                values=figures,
                 on_timeline=False,
             )
         )
 
     def _run_figures(self, task_id: str) -> dict[str, Any]:
-        """How long the run of ``task_id`` in this process took and how much memory it grew.
-
-        Taken once per run: by the success itself (one event less for most tasks), else at
-        postrun, which comes after every other outcome (failure, retry, terminate)."""
+        """How long the run of ``task_id`` in this process took and how much memory it grew."""
         started = self._running.pop(task_id, None)
         if started is None:
             return {}
@@ -465,6 +470,16 @@ def received_event(task_id: str, message: Mapping[str, Any], at: float) -> Execu
         details={"redelivered": True} if delivery.get("redelivered") else None,
         worker=hostname,
     )
+
+
+def _plain_delivery(request: Any) -> bool:
+    """Whether the receipt of ``request`` adds nothing to its row but the time: a producer
+    with celery-ops recorded the message (a receipt would only repeat its columns), and the
+    broker delivers it for the first time (a redelivery is noted on the timeline)."""
+    if getattr(request, SENT_AT_HEADER, None) is None:
+        return False
+    delivery = getattr(request, "delivery_info", None) or {}
+    return not delivery.get("redelivered")
 
 
 def _attempt(request: Any) -> int:

@@ -60,17 +60,19 @@ def upsert_executions(connection: Connection, patches: Iterable[ExecutionPatch])
 #: How much of an execution's shown arguments search looks in (their start).
 SEARCH_CHARS = 1000
 
+#: Shown arguments with nothing in them to search for.
+NOTHING_SHOWN = frozenset({None, "", "[]", "()", "{}"})
+
 
 def index_search(connection: Connection, patches: Iterable[ExecutionPatch]) -> None:
     """Keep the text of each new execution's (shown) arguments for search, once."""
     rows = []
     for patch in patches:
         args, kwargs = patch.values.get("args"), patch.values.get("kwargs")
-        if args is None and kwargs is None:
-            continue
+        if args in NOTHING_SHOWN and kwargs in NOTHING_SHOWN:
+            continue  # no arguments: nothing to find (most of a busy worker's tasks)
         text = f"{args or ''} {kwargs or ''}".strip()[:SEARCH_CHARS]
-        if text:
-            rows.append({"task_id": patch.task_id, "text": text})
+        rows.append({"task_id": patch.task_id, "text": text})
     if not rows:
         return
     if connection.dialect.name == "postgresql":

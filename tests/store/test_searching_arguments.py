@@ -90,3 +90,12 @@ def test_postgresql_searches_through_its_index(searchable: Store) -> None:
         sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
         plan = connection.exec_driver_sql(f"EXPLAIN {sql}").scalars().all()
     assert any("ix_celery_ops_search_text_words" in line for line in plan), plan
+
+
+def test_executions_without_arguments_add_nothing_to_search(store: Store) -> None:
+    events = [published("none", (), {}), published("some", ("needle",), {})]
+    store.write(fold_events(events, 65_536, True))
+    with store.engine.connect() as connection:
+        indexed = connection.execute(select(search_text.c.task_id)).scalars().all()
+    assert indexed == ["some"]
+    assert found(store, "needle") == ["some"]
