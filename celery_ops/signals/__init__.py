@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from celery import signals
 
 from celery_ops.signals.guard import never_raises
-from celery_ops.signals.tasks import TaskSignalHandlers, sending_app
+from celery_ops.signals.tasks import TaskSignalHandlers, recording_send_task
 from celery_ops.signals.worker import WorkerSignalHandlers
 
 if TYPE_CHECKING:
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 TASK_SIGNALS = (
     "before_task_publish",
-    "after_task_publish",
     "task_received",
     "task_prerun",
     "task_postrun",
@@ -46,21 +45,7 @@ def connect(ops: CeleryOps) -> None:
         getattr(signals, name).connect(
             never_raises(handler), weak=False, dispatch_uid=f"celery_ops:{id(ops.app)}:{name}"
         )
-    _mark_sending_app(ops.app)
-
-
-def _mark_sending_app(app: Any) -> None:
-    """Wrap ``app.send_task`` so publish handlers know which app sends (the signal does not)."""
-    send_task = app.send_task
-
-    def send_task_marked(*args: Any, **kwargs: Any) -> Any:
-        token = sending_app.set(app)
-        try:
-            return send_task(*args, **kwargs)
-        finally:
-            sending_app.reset(token)
-
-    app.send_task = send_task_marked
+    ops.app.send_task = recording_send_task(task_handlers, ops.app.send_task)
 
 
 __all__ = ["connect"]

@@ -308,9 +308,12 @@ def _upsert(
 # travel as one binary array per column and unnest() back into rows on the server, which then
 # plans and executes one INSERT ... ON CONFLICT instead of one per row (half the server's CPU
 # per task), and psycopg dumps a list per column instead of a parameter set per row.
-# The statement of a table depends only on the columns its rows carry (each table has one
-# conflict rule), so it is cached by those.
-_unnested_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+# A column with one value in the whole batch (the status, the worker, the process, a task
+# name) travels once, as a scalar: psycopg dumps an array element by element in Python, about
+# a microsecond each, and a busy process's batch has several such columns.
+# The statement of a table depends only on the columns its rows carry and on which of them
+# are constant (each table has one conflict rule), so it is cached by those.
+_unnested_sql: dict[tuple[str, tuple[str, ...], frozenset[str]], str] = {}
 
 
 def _execute_unnested(
@@ -320,21 +323,35 @@ def _execute_unnested(
     on_conflict: Callable[[postgresql.Insert], Any],
 ) -> None:
     names = tuple(sorted(rows[0]))
-    sql = _unnested_sql.get((table.name, names))
+    columns = {name: [row[name] for row in rows] for name in names}
+    constant = frozenset(name for name, values in columns.items() if _one_value(values))
+    sql = _unnested_sql.get((table.name, names, constant))
     if sql is None:
         source = select(
             *(
-                func.unnest(cast(bindparam(name), postgresql.ARRAY(table.c[name].type))).label(name)
+                (
+                    cast(bindparam(name), table.c[name].type)
+                    if name in constant
+                    else func.unnest(cast(bindparam(name), postgresql.ARRAY(table.c[name].type)))
+                ).label(name)
                 for name in names
             )
         )
         statement = on_conflict(postgresql.insert(table).from_select(names, source))
         sql = str(statement.compile(dialect=connection.dialect))
-        # %(name)b: psycopg sends the arrays in binary, without quoting every element.
+        # %(name)b: psycopg sends the values in binary, without quoting every array element.
         for name in names:
             sql = sql.replace(f"%({name})s", f"%({name})b")
-        _unnested_sql[(table.name, names)] = sql
-    connection.exec_driver_sql(sql, {name: [row[name] for row in rows] for name in names})
+        _unnested_sql[(table.name, names, constant)] = sql
+    parameters = {
+        name: values[0] if name in constant else values for name, values in columns.items()
+    }
+    connection.exec_driver_sql(sql, parameters)
+
+
+def _one_value(values: list[Any]) -> bool:
+    # count() compares in C; every value of a column has one type (batching makes sure).
+    return values.count(values[0]) == len(values)
 
 
 def _naive_utc(value: Any) -> Any:
