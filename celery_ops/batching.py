@@ -138,7 +138,7 @@ def _entry(
         "event": name,
         "at": naive_utc_from_timestamp(at),
         "worker": _clean_recurring_name(event.worker) if event.worker else None,
-        "details": clean_text(_details_text(details), limit),
+        "details": _details_text(details, limit),
     }
 
 
@@ -150,20 +150,22 @@ _details_json = json.JSONEncoder(default=str, ensure_ascii=False).encode
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _details_text(details: dict[str, Any]) -> str:
+def _details_text(details: dict[str, Any], limit: int) -> str:
     # A process writes the same few details over and over ({"attempt": 1, "status":
     # "STARTED", "pid": 12}): a cache hit costs a seventh of encoding them. The types are in
     # the key because 1, 1.0 and True are equal keys but different JSON; containers are not
     # cached, as (1,) and (True,) would share a key.
     types = tuple(map(type, details.values()))
     if _SCALARS.issuperset(types):
-        return _cached_details_json(tuple(details.items()), types)
-    return _details_json(details)
+        return _cached_details_text(tuple(details.items()), types, limit)
+    return clean_text(_details_json(details), limit)
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_details_json(items: tuple[tuple[str, Any], ...], _types: tuple[type, ...]) -> str:
-    return _details_json(dict(items))
+def _cached_details_text(
+    items: tuple[tuple[str, Any], ...], _types: tuple[type, ...], limit: int
+) -> str:
+    return clean_text(_details_json(dict(items)), limit)
 
 
 #: Names that recur from task to task (a process runs a few tasks, from a few queues, on one

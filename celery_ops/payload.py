@@ -59,8 +59,15 @@ def render_value(value: Any, limit: int) -> str:
     return truncate(_scrub(text), limit)
 
 
+#: A call without arguments, in both forms (most periodic tasks, many queued ones).
+_NO_ARGUMENTS = {"args": "[]", "kwargs": "{}"}
+_NO_ARGUMENTS_KEPT = {**_NO_ARGUMENTS, "message_args": "[]", "message_kwargs": "{}"}
+
+
 def render_arguments(arguments: Arguments, limit: int, keep_message: bool) -> dict[str, Any]:
     """Column values for both forms of a message's arguments."""
+    if limit >= 2 and _without_arguments(arguments):
+        return dict(_NO_ARGUMENTS_KEPT if keep_message else _NO_ARGUMENTS)
     args_json = to_json(list(arguments.args or ()))
     kwargs_json = to_json(dict(arguments.kwargs or {}))
     columns: dict[str, Any] = {
@@ -78,6 +85,22 @@ def render_arguments(arguments: Arguments, limit: int, keep_message: bool) -> di
             columns["message_args"] = _scrub(args_json or "[]")
             columns["message_kwargs"] = _scrub(kwargs_json or "{}")
     return columns
+
+
+def _without_arguments(arguments: Arguments) -> bool:
+    """No arguments, shown as Celery shows none (a masked empty call takes the long way)."""
+    return (
+        arguments.argsrepr in (None, "()", "[]")
+        and arguments.kwargsrepr in (None, "{}")
+        and not arguments.args
+        and not arguments.kwargs
+        and type(arguments.args) in _EMPTY_ARGS_TYPES
+        and type(arguments.kwargs) in _EMPTY_KWARGS_TYPES
+    )
+
+
+_EMPTY_ARGS_TYPES = (tuple, list, type(None))
+_EMPTY_KWARGS_TYPES = (dict, type(None))
 
 
 def _shown(value: Any, masked: str | None, as_json: str | None, limit: int) -> str:

@@ -69,9 +69,14 @@ def test_no_arguments_and_a_none_result_render_as_celerys_serializer_would() -> 
     for value in (None, [], {}, (), [0], {"": 0}, 0, False, ""):
         assert to_json(value) == dumps(value, ensure_ascii=False)
     assert render_value(None, 100) == "null"
-    assert render_arguments(Arguments((), {}, "()", "{}"), 1000, True) == {
-        "args": "[]",
-        "kwargs": "{}",
-        "message_args": "[]",
-        "message_kwargs": "{}",
-    }
+    nothing = {"args": "[]", "kwargs": "{}", "message_args": "[]", "message_kwargs": "{}"}
+    for empty in (Arguments((), {}, "()", "{}"), Arguments([], None), Arguments(None, {}, "[]")):
+        assert render_arguments(empty, 1000, True) == nothing
+    assert render_arguments(Arguments((), {}), 1000, False) == {"args": "[]", "kwargs": "{}"}
+
+
+def test_an_empty_call_is_still_masked_and_cut_as_asked() -> None:
+    masked = render_arguments(Arguments((), {}, "<hidden>", "{}"), 1000, True)
+    assert (masked["args"], masked["message_args"]) == ("<hidden>", "[]")
+    tiny = render_arguments(Arguments((), {}, "()", "{}"), 1, True)
+    assert "truncated" in tiny["args"] and "message_args" not in tiny
