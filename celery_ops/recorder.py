@@ -58,6 +58,9 @@ class ExecutionRecorder:
         #: Worker hostname, when this process belongs to a worker (drops are reported on it).
         self.hostname: str | None = None
         self._jobs: list[_PeriodicJob] = []
+        # Kept across a fork: a schema checked before the pool forked needs no check in every
+        # pool process (each one costs a connection, three queries and Alembic's scripts).
+        self._schema_checked = False
         self._reset()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _reset_in_child(ref))
@@ -70,7 +73,6 @@ class ExecutionRecorder:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._schema_checked = False
         self._unreported_drops = 0
         self._in_flight = 0
         self._last_drop_log = 0.0
@@ -258,10 +260,15 @@ class ExecutionRecorder:
                     _one_line(exc),
                 )
 
+    def ensure_schema(self) -> None:
+        """Check the schema (creating it in an empty database) before anything is written;
+        this process, and the processes it forks afterwards, then write without checking."""
+        self.store.ensure_schema(create=self.config.create_schema)
+        self._schema_checked = True
+
     def _check_schema(self) -> None:
         if not self._schema_checked:
-            self.store.ensure_schema(create=self.config.create_schema)
-            self._schema_checked = True
+            self.ensure_schema()
 
     def _report_failure(self, exc: BaseException) -> None:
         if self._failing_since is None:

@@ -39,7 +39,7 @@ class WorkerSignalHandlers:
         # Create or check the schema once, before the pool forks (Celery #4653). A database
         # that is down now must not stop the worker: the flusher checks again later.
         try:
-            self.ops.store.ensure_schema(create=self.ops.config.create_schema)
+            self.ops.recorder.ensure_schema()
         except Exception as exc:
             logger.warning("celery-ops: store not ready at worker start (%s); will retry", exc)
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Dialect,
     Table,
     and_,
     bindparam,
@@ -312,7 +313,9 @@ def _upsert(
 # name) travels once, as a scalar: psycopg dumps an array element by element in Python, about
 # a microsecond each, and a busy process's batch has several such columns.
 # The statement of a table depends only on the columns its rows carry and on which of them
-# are constant (each table has one conflict rule), so it is cached by those.
+# are constant (each table has one conflict rule), so it is cached by those. Compiling one
+# costs milliseconds and a process meets several sets of constant columns, so each set is
+# derived as text from the statement of its columns, compiled once.
 _unnested_sql: dict[tuple[str, tuple[str, ...], frozenset[str]], str] = {}
 
 
@@ -327,26 +330,68 @@ def _execute_unnested(
     constant = frozenset(name for name, values in columns.items() if _one_value(values))
     sql = _unnested_sql.get((table.name, names, constant))
     if sql is None:
-        source = select(
-            *(
-                (
-                    cast(bindparam(name), table.c[name].type)
-                    if name in constant
-                    else func.unnest(cast(bindparam(name), postgresql.ARRAY(table.c[name].type)))
-                ).label(name)
-                for name in names
-            )
-        )
-        statement = on_conflict(postgresql.insert(table).from_select(names, source))
-        sql = str(statement.compile(dialect=connection.dialect))
-        # %(name)b: psycopg sends the values in binary, without quoting every array element.
-        for name in names:
-            sql = sql.replace(f"%({name})s", f"%({name})b")
-        _unnested_sql[(table.name, names, constant)] = sql
+        sql = _unnested_statement(connection.dialect, table, names, constant, on_conflict)
     parameters = {
         name: values[0] if name in constant else values for name, values in columns.items()
     }
     connection.exec_driver_sql(sql, parameters)
+
+
+def _unnested_statement(
+    dialect: Dialect,
+    table: Table,
+    names: tuple[str, ...],
+    constant: frozenset[str],
+    on_conflict: Callable[[postgresql.Insert], Any],
+) -> str:
+    every_row = _unnested_sql.get((table.name, names, frozenset()))
+    if every_row is None:
+        every_row = _compile_unnested(dialect, table, names, frozenset(), on_conflict)
+        _unnested_sql[(table.name, names, frozenset())] = every_row
+    sql = every_row
+    for name in constant:
+        array, scalar = (
+            _bound_in_binary(str(expression.compile(dialect=dialect)), [name])
+            for expression in (_unnested(table, name), _scalar(table, name))
+        )
+        if sql.count(array) != 1:  # not rendered as expected: compile this one in full
+            sql = _compile_unnested(dialect, table, names, constant, on_conflict)
+            break
+        sql = sql.replace(array, scalar)
+    _unnested_sql[(table.name, names, constant)] = sql
+    return sql
+
+
+def _compile_unnested(
+    dialect: Dialect,
+    table: Table,
+    names: tuple[str, ...],
+    constant: frozenset[str],
+    on_conflict: Callable[[postgresql.Insert], Any],
+) -> str:
+    source = select(
+        *(
+            (_scalar(table, name) if name in constant else _unnested(table, name)).label(name)
+            for name in names
+        )
+    )
+    statement = on_conflict(postgresql.insert(table).from_select(names, source))
+    return _bound_in_binary(str(statement.compile(dialect=dialect)), names)
+
+
+def _bound_in_binary(sql: str, names: Iterable[str]) -> str:
+    # %(name)b: psycopg sends the values in binary, without quoting every array element.
+    for name in names:
+        sql = sql.replace(f"%({name})s", f"%({name})b")
+    return sql
+
+
+def _unnested(table: Table, name: str) -> ColumnElement[Any]:
+    return func.unnest(cast(bindparam(name), postgresql.ARRAY(table.c[name].type)))
+
+
+def _scalar(table: Table, name: str) -> ColumnElement[Any]:
+    return cast(bindparam(name), table.c[name].type)
 
 
 def _one_value(values: list[Any]) -> bool:
