@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from celery_ops.config import OpsConfig
 from celery_ops.events import ExecutionEvent, WorkerReport
 from celery_ops.recorder import ExecutionRecorder
 from celery_ops.store import Store
+from celery_ops.store.schema import VERSION_TABLE
 
 
 def recorder_for(url: str, **settings: object) -> ExecutionRecorder:
@@ -134,3 +136,26 @@ def test_an_event_the_database_refuses_is_dropped_alone_and_logged(
     assert any("the store refused an event, which is dropped" in m for m in caplog.messages)
     recorder.close()
     store.dispose()
+
+
+def test_a_process_forked_after_the_schema_check_writes_without_checking_again(
+    tmp_path: Path,
+) -> None:
+    # A worker checks the schema before its pool forks; its pool processes trust that check.
+    url = f"sqlite:///{tmp_path}/ops.sqlite3"
+    recorder = recorder_for(url)
+    recorder.ensure_schema()
+    with Store(url).engine.begin() as connection:
+        # From here on, a check would stop with "run `celery -A proj ops db upgrade`".
+        connection.exec_driver_sql(f"DELETE FROM {VERSION_TABLE}")
+    pid = os.fork()
+    if pid == 0:  # the pool process
+        code = 1
+        try:
+            recorder.record(published("forked"))
+            code = 0 if recorder.flush(timeout=10) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert Store(url).execution("forked") is not None
