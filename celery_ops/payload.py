@@ -133,6 +133,11 @@ def _safe_repr(value: Any) -> str:
         return f"<unrepresentable {type(value).__name__}: {exc!r}>"
 
 
+def text_or_none(value: Any) -> str | None:
+    """A header or signal argument as text; an absent one stays absent."""
+    return None if value is None else str(value)
+
+
 def clean_name(text: str, max_chars: int = 255) -> str:
     """Storable text for a VARCHAR column: no NUL, at most ``max_chars`` characters."""
     text = _scrub(text)

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 from celery import signals
 
 from celery_ops.signals.guard import never_raises
-from celery_ops.signals.tasks import TaskSignalHandlers, recording_send_task
+from celery_ops.signals.publishing import PublishHandlers, recording_send_task
+from celery_ops.signals.tasks import TaskSignalHandlers
 from celery_ops.signals.worker import WorkerSignalHandlers
 
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
 
 TASK_SIGNALS = (
-    "before_task_publish",
     "task_received",
     "task_prerun",
     "task_postrun",
@@ -36,16 +36,19 @@ WORKER_SIGNALS = (
 
 def connect(ops: CeleryOps) -> None:
     """Connect the handlers of ``ops.app``; every handler ignores other apps' signals."""
+    publish_handlers = PublishHandlers(ops)
     task_handlers = TaskSignalHandlers(ops)
     worker_handlers = WorkerSignalHandlers(ops)
     handlers: list[tuple[str, Any]] = [
-        (name, getattr(task_handlers, name)) for name in TASK_SIGNALS
-    ] + [(name, getattr(worker_handlers, name)) for name in WORKER_SIGNALS]
+        ("before_task_publish", publish_handlers.before_task_publish),
+        *((name, getattr(task_handlers, name)) for name in TASK_SIGNALS),
+        *((name, getattr(worker_handlers, name)) for name in WORKER_SIGNALS),
+    ]
     for name, handler in handlers:
         getattr(signals, name).connect(
             never_raises(handler), weak=False, dispatch_uid=f"celery_ops:{id(ops.app)}:{name}"
         )
-    ops.app.send_task = recording_send_task(task_handlers, ops.app.send_task)
+    ops.app.send_task = recording_send_task(publish_handlers, ops.app.send_task)
 
 
 __all__ = ["connect"]

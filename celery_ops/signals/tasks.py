@@ -1,70 +1,27 @@
-"""Task signals -> :class:`~celery_ops.events.ExecutionEvent`. Only enqueue, never wait.
+"""A worker's task signals -> :class:`~celery_ops.events.ExecutionEvent`. Only enqueue, never wait.
 
-Three kinds of process send these: producers (publish), the worker's main process (received,
-revoked, rejected, unknown, and failures it detects itself such as a hard time limit) and the
-pool children (prerun, success, failure, retry, postrun).
+Two kinds of process send these: the worker's main process (received, revoked, rejected,
+unknown, and failures it detects itself such as a hard time limit) and the pool processes
+(prerun, failure, retry, postrun). Producers have theirs in :mod:`celery_ops.signals.publishing`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import resource
 import time
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from celery_ops import lifecycle as states
 from celery_ops.batching import to_datetime
 from celery_ops.events import ExecutionEvent
-from celery_ops.headers import (
-    RETRIED_FROM_HEADER,
-    SCHEDULE_HEADER,
-    SENT_AT_HEADER,
-    TENANT_HEADER,
-)
-from celery_ops.payload import Arguments, describe_exception
-from celery_ops.signals.guard import never_raises
+from celery_ops.headers import SCHEDULE_HEADER, SENT_AT_HEADER, TENANT_HEADER
+from celery_ops.payload import Arguments, describe_exception, text_or_none
 from celery_ops.signals.handoff import RECEIVED_AT_FIELD, runner_records
 
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
-
-
-# before_task_publish names no app: the app's own send_task marks which app is sending, and
-# the event built before publishing is recorded only once send_task returned, i.e. once the
-# message was really sent (see recording_send_task).
-_sending_app: ContextVar[object | None] = ContextVar("celery_ops_sending_app", default=None)
-_unsent: ContextVar[ExecutionEvent | None] = ContextVar("celery_ops_unsent", default=None)
-
-
-def recording_send_task(
-    handlers: TaskSignalHandlers, send_task: Callable[..., Any]
-) -> Callable[..., Any]:
-    """``send_task`` of ``handlers.app``, recording each message it sent.
-
-    This replaces an ``after_task_publish`` handler: a message is sent once send_task returns,
-    and that costs the producer one signal less per message. Each call has its own slot for
-    the event being sent, so a send within a send (from another library's publish handler)
-    records both.
-    """
-    app = handlers.app
-    sent = never_raises(handlers.task_sent)
-
-    @functools.wraps(send_task)
-    def send_task_recorded(*args: Any, **kwargs: Any) -> Any:
-        app_token = _sending_app.set(app)
-        unsent_token = _unsent.set(None)
-        try:
-            result = send_task(*args, **kwargs)
-            sent(getattr(result, "id", None))
-            return result
-        finally:
-            _unsent.reset(unsent_token)
-            _sending_app.reset(app_token)
-
-    return send_task_recorded
 
 
 class TaskSignalHandlers:
@@ -82,72 +39,6 @@ class TaskSignalHandlers:
     def _release_received(self, task_id: str) -> None:
         if self.ops.has_received_handoff:
             self.ops.received_handoff.release(task_id)
-
-    # Producer
-
-    def before_task_publish(
-        self,
-        sender: str | None = None,
-        body: Any = None,
-        routing_key: str | None = None,
-        headers: dict[str, Any] | None = None,
-        properties: dict[str, Any] | None = None,
-        **_: Any,
-    ) -> None:
-        if _sending_app.get() is not self.app or headers is None:
-            return
-        now = time.time()
-        headers[SENT_AT_HEADER] = now
-        task_id = headers.get("id")
-        if not task_id:
-            return
-        retries = int(headers.get("retries") or 0)
-        eta = headers.get("eta")
-        if retries:
-            # The retry of a running task re-sends it: it belongs to the attempt that failed.
-            event = ExecutionEvent(
-                task_id,
-                "retry-published",
-                now,
-                states.RETRY,
-                retries,
-                values={"eta": eta},
-                details={"eta": eta, "queue": routing_key},
-            )
-        else:
-            args, kwargs = _body_arguments(body)
-            event = ExecutionEvent(
-                task_id,
-                "published",
-                now,
-                states.PENDING,
-                1,
-                values={
-                    "task_name": headers.get("task") or sender,
-                    "queue": routing_key,
-                    "priority": (properties or {}).get("priority"),
-                    "eta": eta,
-                    "expires": headers.get("expires"),
-                    "published_at": now,
-                    "parent_id": headers.get("parent_id"),
-                    "root_id": headers.get("root_id"),
-                    "group_id": headers.get("group"),
-                    "tenant_id": _text(headers.get(TENANT_HEADER)),
-                    "schedule_name": headers.get(SCHEDULE_HEADER),
-                    "retried_from": headers.get(RETRIED_FROM_HEADER),
-                },
-                arguments=Arguments(
-                    args, kwargs, headers.get("argsrepr"), headers.get("kwargsrepr")
-                ),
-                details={"queue": routing_key, "eta": eta} if eta else {"queue": routing_key},
-            )
-        _unsent.set(event)
-
-    def task_sent(self, task_id: str | None) -> None:
-        """``send_task`` returned: the message prepared at publish is on the broker."""
-        event = _unsent.get()
-        if event is not None and event.task_id == task_id:
-            self._record(event)
 
     # Worker main process
 
@@ -191,7 +82,7 @@ class TaskSignalHandlers:
                 values=values,
                 details={
                     "terminated": bool(terminated),
-                    "signum": _text(signum),
+                    "signum": text_or_none(signum),
                     "expired": bool(expired),
                 },
                 worker=getattr(request, "hostname", None) or self.ops.hostname,
@@ -348,7 +239,7 @@ class TaskSignalHandlers:
         error_type, error_message = (
             describe_exception(cause)
             if isinstance(cause, BaseException)
-            else ("Retry", _text(cause))
+            else ("Retry", text_or_none(cause))
         )
         when = getattr(reason, "when", None)
         self._record(
@@ -363,7 +254,7 @@ class TaskSignalHandlers:
                     "error_message": error_message,
                     "exception_trace": _trace(einfo),
                 },
-                details={"error": error_type, "reason": error_message, "when": _text(when)},
+                details={"error": error_type, "reason": error_message, "when": text_or_none(when)},
                 worker=request.hostname,
             )
         )
@@ -474,7 +365,7 @@ def received_event(task_id: str, message: Mapping[str, Any], at: float) -> Execu
         "parent_id": message.get("parent_id"),
         "root_id": message.get("root_id"),
         "group_id": message.get("group"),
-        "tenant_id": _text(message.get(TENANT_HEADER)),
+        "tenant_id": text_or_none(message.get(TENANT_HEADER)),
         "schedule_name": message.get(SCHEDULE_HEADER),
     }
     arguments = None
@@ -533,15 +424,3 @@ def _peak_rss_kib() -> int:
 def _trace(einfo: Any) -> str | None:
     trace = getattr(einfo, "traceback", None)
     return str(trace) if trace else None
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _body_arguments(body: Any) -> tuple[Any, Any]:
-    if isinstance(body, tuple | list) and len(body) >= 2:
-        return body[0], body[1]
-    if isinstance(body, dict):  # task protocol 1
-        return body.get("args"), body.get("kwargs")
-    return None, None

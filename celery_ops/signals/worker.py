@@ -13,6 +13,7 @@ import celery
 from celery.worker import state as worker_state
 
 from celery_ops.events import DefinitionReport, WorkerReport
+from celery_ops.payload import text_or_none
 from celery_ops.version import __version__
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def _definitions(app: Any) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "queue": getattr(task, "queue", None),
-                "rate_limit": _text(getattr(task, "rate_limit", None)),
+                "rate_limit": text_or_none(getattr(task, "rate_limit", None)),
                 "max_retries": getattr(task, "max_retries", None),
                 "soft_time_limit": getattr(task, "soft_time_limit", None),
                 "time_limit": getattr(task, "time_limit", None),
@@ -128,7 +129,3 @@ def _definitions(app: Any) -> list[dict[str, Any]]:
             }
         )
     return definitions
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
