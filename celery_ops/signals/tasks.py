@@ -162,15 +162,18 @@ class TaskSignalHandlers:
             "attempts": 1,
             "wait_time_ms": _wait_ms(request, now),
         }
-        receipt = None
+        receipt = arguments = None
         received_at = getattr(request, RECEIVED_AT_FIELD, None)
         if isinstance(received_at, float):
             values["received_at"] = received_at
             if runner_records(received_at, now, self.ops.config.received_delay):
-                if _plain_delivery(request):
-                    receipt = received_at  # recorded by the start itself
+                message = vars(request)
+                if _redelivered(message):
+                    self._record(received_event(task_id, message, received_at))
                 else:
-                    self._record(received_event(task_id, vars(request), received_at))
+                    # The start stands for the receipt too: one event, two timeline entries.
+                    receipt, arguments = received_at, message_arguments(message)
+                    values.update(message_columns(message))
         self._record(
             ExecutionEvent(
                 task_id,
@@ -181,6 +184,7 @@ class TaskSignalHandlers:
                 values=values,
                 details={"pid": os.getpid()},
                 worker=request.hostname,
+                arguments=arguments,
                 received_at=receipt,
             )
         )
@@ -353,13 +357,31 @@ class TaskSignalHandlers:
 def received_event(task_id: str, message: Mapping[str, Any], at: float) -> ExecutionEvent:
     """A worker received ``message`` (its request fields, in the main process or, as task
     request attributes, in the process that runs it) at ``at``."""
-    delivery = message.get("delivery_info") or {}
     hostname = message.get("hostname")
-    values: dict[str, Any] = {
+    values = message_columns(message)
+    values["received_at"] = at
+    values["worker_id"] = hostname
+    return ExecutionEvent(
+        task_id,
+        "received",
+        at,
+        states.RECEIVED,
+        int(message.get("retries") or 0) + 1,
+        values=values,
+        arguments=message_arguments(message),
+        details={"redelivered": True} if _redelivered(message) else None,
+        worker=hostname,
+    )
+
+
+def message_columns(message: Mapping[str, Any]) -> dict[str, Any]:
+    """What a worker reads of a task in its message. A producer with celery-ops has recorded
+    the same already; the worker records it again for when that record was lost (a producer
+    killed with events in its buffer, such as a beat)."""
+    delivery = message.get("delivery_info") or {}
+    return {
         "task_name": message.get("shadow") or message.get("task"),
         "queue": delivery.get("routing_key"),
-        "received_at": at,
-        "worker_id": hostname,
         "eta": message.get("eta"),
         "expires": message.get("expires"),
         "parent_id": message.get("parent_id"),
@@ -368,36 +390,23 @@ def received_event(task_id: str, message: Mapping[str, Any], at: float) -> Execu
         "tenant_id": text_or_none(message.get(TENANT_HEADER)),
         "schedule_name": message.get(SCHEDULE_HEADER),
     }
-    arguments = None
-    if message.get(SENT_AT_HEADER) is None:
-        # Sent by a producer without celery-ops: this is the first we hear of the task.
-        arguments = Arguments(
-            message.get("args"),
-            message.get("kwargs"),
-            message.get("argsrepr"),
-            message.get("kwargsrepr"),
-        )
-    return ExecutionEvent(
-        task_id,
-        "received",
-        at,
-        states.RECEIVED,
-        int(message.get("retries") or 0) + 1,
-        values=values,
-        arguments=arguments,
-        details={"redelivered": True} if delivery.get("redelivered") else None,
-        worker=hostname,
+
+
+def message_arguments(message: Mapping[str, Any]) -> Arguments | None:
+    """The arguments of a message sent by a producer without celery-ops (the first anyone
+    hears of the task); None when a producer with celery-ops recorded them."""
+    if message.get(SENT_AT_HEADER) is not None:
+        return None
+    return Arguments(
+        message.get("args"),
+        message.get("kwargs"),
+        message.get("argsrepr"),
+        message.get("kwargsrepr"),
     )
 
 
-def _plain_delivery(request: Any) -> bool:
-    """Whether the receipt of ``request`` adds nothing to its row but the time: a producer
-    with celery-ops recorded the message (a receipt would only repeat its columns), and the
-    broker delivers it for the first time (a redelivery is noted on the timeline)."""
-    if getattr(request, SENT_AT_HEADER, None) is None:
-        return False
-    delivery = getattr(request, "delivery_info", None) or {}
-    return not delivery.get("redelivered")
+def _redelivered(message: Mapping[str, Any]) -> bool:
+    return bool((message.get("delivery_info") or {}).get("redelivered"))
 
 
 def _attempt(request: Any) -> int:
