@@ -33,9 +33,6 @@ class ExecutionEvent:
     details: dict[str, Any] | None = None
     worker: str | None = None
     on_timeline: bool = True
-    #: Set on a start that also stands for the task's receipt: the process running a task
-    #: records both at once, as one event (one row update) and two timeline entries.
-    received_at: float | None = None
 
 
 @dataclass(slots=True)

@@ -162,18 +162,11 @@ class TaskSignalHandlers:
             "attempts": 1,
             "wait_time_ms": _wait_ms(request, now),
         }
-        receipt = arguments = None
         received_at = getattr(request, RECEIVED_AT_FIELD, None)
         if isinstance(received_at, float):
             values["received_at"] = received_at
             if runner_records(received_at, now, self.ops.config.received_delay):
-                message = vars(request)
-                if _redelivered(message):
-                    self._record(received_event(task_id, message, received_at))
-                else:
-                    # The start stands for the receipt too: one event, two timeline entries.
-                    receipt, arguments = received_at, message_arguments(message)
-                    values.update(message_columns(message))
+                self._record(received_event(task_id, vars(request), received_at))
         self._record(
             ExecutionEvent(
                 task_id,
@@ -184,8 +177,6 @@ class TaskSignalHandlers:
                 values=values,
                 details={"pid": os.getpid()},
                 worker=request.hostname,
-                arguments=arguments,
-                received_at=receipt,
             )
         )
 
@@ -358,7 +349,7 @@ def received_event(task_id: str, message: Mapping[str, Any], at: float) -> Execu
     """A worker received ``message`` (its request fields, in the main process or, as task
     request attributes, in the process that runs it) at ``at``."""
     hostname = message.get("hostname")
-    values = message_columns(message)
+    values = _message_columns(message)
     values["received_at"] = at
     values["worker_id"] = hostname
     return ExecutionEvent(
@@ -368,13 +359,13 @@ def received_event(task_id: str, message: Mapping[str, Any], at: float) -> Execu
         states.RECEIVED,
         int(message.get("retries") or 0) + 1,
         values=values,
-        arguments=message_arguments(message),
+        arguments=_message_arguments(message),
         details={"redelivered": True} if _redelivered(message) else None,
         worker=hostname,
     )
 
 
-def message_columns(message: Mapping[str, Any]) -> dict[str, Any]:
+def _message_columns(message: Mapping[str, Any]) -> dict[str, Any]:
     """What a worker reads of a task in its message. A producer with celery-ops has recorded
     the same already; the worker records it again for when that record was lost (a producer
     killed with events in its buffer, such as a beat)."""
@@ -392,7 +383,7 @@ def message_columns(message: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def message_arguments(message: Mapping[str, Any]) -> Arguments | None:
+def _message_arguments(message: Mapping[str, Any]) -> Arguments | None:
     """The arguments of a message sent by a producer without celery-ops (the first anyone
     hears of the task); None when a producer with celery-ops recorded them."""
     if message.get(SENT_AT_HEADER) is not None:
