@@ -177,13 +177,11 @@ elif SCHEDULER == "ops":
     extra: dict[str, Any] = json.loads(os.environ.get("BENCH_OPS_SETTINGS") or "{}")
     OPS = celery_ops.init_app(app, database_url=DATABASE_URL, **extra)
     if os.environ.get("BENCH_OPS_RECORD") == "0":
-        # Diagnostic variant: the recorder's publish handler off, so that the scheduler's own
-        # cost shows (without it, the wrapped send_task has nothing to record). celery-ops has
-        # no setting for it: this relies on the dispatch_uid its handlers are connected with
-        # (celery_ops.signals.connect), an internal detail.
-        signals.before_task_publish.disconnect(
-            dispatch_uid=f"celery_ops:{id(app)}:before_task_publish"
-        )
+        # Diagnostic variant: the recorder's publishing off, so that the scheduler's own cost
+        # shows. celery-ops has no setting for it: this removes the wrapper init_app put on
+        # the app's send_task_message (celery_ops.signals.publishing), an internal detail;
+        # Celery then builds its own again on the next send.
+        del app.amqp.send_task_message
 
 
 # Recording every send (beat process only)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from celery import signals
 
 from celery_ops.signals.guard import never_raises
-from celery_ops.signals.publishing import PublishHandlers, recording_send_task
+from celery_ops.signals.publishing import record_sent_messages
 from celery_ops.signals.tasks import TaskSignalHandlers
 from celery_ops.signals.worker import WorkerSignalHandlers
 
@@ -35,12 +35,14 @@ WORKER_SIGNALS = (
 
 
 def connect(ops: CeleryOps) -> None:
-    """Connect the handlers of ``ops.app``; every handler ignores other apps' signals."""
-    publish_handlers = PublishHandlers(ops)
+    """Connect the handlers of ``ops.app``; every handler ignores other apps' signals.
+
+    What the app sends is recorded by its wrapped ``send_task_message``
+    (:mod:`celery_ops.signals.publishing`), not by a signal handler.
+    """
     task_handlers = TaskSignalHandlers(ops)
     worker_handlers = WorkerSignalHandlers(ops)
     handlers: list[tuple[str, Any]] = [
-        ("before_task_publish", publish_handlers.before_task_publish),
         *((name, getattr(task_handlers, name)) for name in TASK_SIGNALS),
         *((name, getattr(worker_handlers, name)) for name in WORKER_SIGNALS),
     ]
@@ -48,7 +50,7 @@ def connect(ops: CeleryOps) -> None:
         getattr(signals, name).connect(
             never_raises(handler), weak=False, dispatch_uid=f"celery_ops:{id(ops.app)}:{name}"
         )
-    ops.app.send_task = recording_send_task(publish_handlers, ops.app.send_task)
+    record_sent_messages(ops)
 
 
 __all__ = ["connect"]

@@ -1,4 +1,4 @@
-"""A producer records a message once the broker took it, and only then."""
+"""A producer records a message once the broker took it, and only then, as it was sent."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from celery import Celery, signals
 from helpers.services import REDIS_BROKER, require
+from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 
 import celery_ops
@@ -50,5 +51,59 @@ def test_a_send_from_within_a_send_records_both_messages(tmp_path: Path) -> None
     for task_id, name in (("outer", "proj.work"), ("inner", "proj.audit")):
         row = ops.store.execution(task_id)
         assert row is not None and (row["status"], row["task_name"]) == ("PENDING", name)
+    ops.recorder.close()
+    app.close()
+
+
+def test_headers_added_by_another_publish_handler_are_recorded(tmp_path: Path) -> None:
+    # A multi-tenant app often stamps the tenant in a before_task_publish handler of its own.
+    require("redis")
+    app, ops = producer(tmp_path, REDIS_BROKER)
+
+    def stamp_tenant(headers: dict[str, Any] | None = None, **_: Any) -> None:
+        if headers is not None:
+            headers["tenant_id"] = "acme"
+
+    signals.before_task_publish.connect(stamp_tenant, weak=False)
+    try:
+        app.send_task("proj.work", task_id="stamped")
+    finally:
+        signals.before_task_publish.disconnect(stamp_tenant)
+    assert ops.recorder.flush(10)
+    row = ops.store.execution("stamped")
+    assert row is not None and row["tenant_id"] == "acme"
+    ops.recorder.close()
+    app.close()
+
+
+def test_the_queue_recorded_is_the_queue_named_not_the_routing_key(tmp_path: Path) -> None:
+    require("redis")
+    app, ops = producer(tmp_path, REDIS_BROKER)
+    orders = Queue(
+        f"orders-{time.time_ns()}", Exchange("shop", type="topic"), routing_key="order.*"
+    )
+    app.send_task("proj.ship", task_id="routed", queue=orders, routing_key="order.paid")
+    assert ops.recorder.flush(10)
+    row = ops.store.execution("routed")
+    assert row is not None and row["queue"] == orders.name
+    ops.recorder.close()
+    app.close()
+
+
+def test_configuration_made_after_init_app_applies_to_what_is_sent(tmp_path: Path) -> None:
+    # init_app often comes before config_from_object: recording must not freeze the sending
+    # settings (Celery reads them when it first sends).
+    require("redis")
+    app = Celery("late", broker=REDIS_BROKER)
+    ops = celery_ops.init_app(app, database_url=f"sqlite:///{tmp_path}/ops.sqlite3")
+    queue = f"configured-late-{time.time_ns()}"
+    app.conf.task_default_queue = queue
+    app.send_task("proj.work", task_id="late")
+    assert ops.recorder.flush(10)
+    row = ops.store.execution("late")
+    assert row is not None and row["queue"] == queue
+    with app.connection_for_write() as connection:
+        assert connection.default_channel.client.llen(queue) == 1
+        connection.default_channel.client.delete(queue)
     ops.recorder.close()
     app.close()
