@@ -106,7 +106,9 @@ def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> Execut
         values.update(render_arguments(event.arguments, limit, keep_message_args))
     if event.result is not NO_RESULT:
         values["result"] = render_value(event.result, limit)
-    status_at = event.at if event.status is not None else None
+    # Converted here rather than at the write: a status-setting event's time is usually also
+    # one of its columns (published_at, started_at, completed_at), so this is a cache hit.
+    status_at = naive_utc_from_timestamp(event.at) if event.status is not None else None
     return ExecutionPatch(
         event.task_id, event.status, progress(event.status, event.attempt), status_at, values
     )

@@ -11,6 +11,7 @@ upserted (``celery_ops.store.writes``), both driven by :data:`COLUMN_POLICIES`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -105,12 +106,16 @@ COLUMN_POLICIES: dict[str, Policy] = {
 
 @dataclass(slots=True)
 class ExecutionPatch:
-    """What a batch knows about one task id, ready to be upserted."""
+    """What a batch knows about one task id, ready to be upserted.
+
+    ``status_at`` is naive UTC, as the stores keep it. ``values`` holds no None: an absent
+    value changes nothing under any rule, so it is left out.
+    """
 
     task_id: str
     status: str | None
     progress: int
-    status_at: float | None
+    status_at: datetime | None
     values: dict[str, Any] = field(default_factory=dict)
 
     def supersedes(self, other_progress: int) -> bool:

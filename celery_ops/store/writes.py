@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Dialect,
@@ -35,7 +36,6 @@ from celery_ops.lifecycle import (
 )
 from celery_ops.store.models import definitions, executions, search_text, workers
 from celery_ops.store.models import execution_events as timeline
-from celery_ops.store.types import naive_utc_from_timestamp
 
 SetClause = list[tuple[str, Any]]
 
@@ -233,12 +233,13 @@ def _replace_all(row: dict[str, Any]) -> Callable[[Any], SetClause]:
 
 
 def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
-    row: dict[str, Any] = {k: v for k, v in patch.values.items() if v is not None}
-    row["attempts"] = row.get("attempts") or 0
+    # A patch is folded for one write: its values become the row, without a copy.
+    row = patch.values
+    row.setdefault("attempts", 0)
     row["task_id"] = patch.task_id
     row["status"] = patch.status
     row["progress"] = patch.progress
-    row["status_at"] = naive_utc_from_timestamp(patch.status_at)
+    row["status_at"] = patch.status_at
     return row
 
 
@@ -309,14 +310,19 @@ def _upsert(
 # travel as one binary array per column and unnest() back into rows on the server, which then
 # plans and executes one INSERT ... ON CONFLICT instead of one per row (half the server's CPU
 # per task), and psycopg dumps a list per column instead of a parameter set per row.
-# A column with one value in the whole batch (the status, the worker, the process, a task
-# name) travels once, as a scalar: psycopg dumps an array element by element in Python, about
-# a microsecond each, and a busy process's batch has several such columns.
-# The statement of a table depends only on the columns its rows carry and on which of them
-# are constant (each table has one conflict rule), so it is cached by those. Compiling one
-# costs milliseconds and a process meets several sets of constant columns, so each set is
-# derived as text from the statement of its columns, compiled once.
-_unnested_sql: dict[tuple[str, tuple[str, ...], frozenset[str]], str] = {}
+# psycopg dumps an array element by element in Python, about a microsecond each, so a batch
+# sends each distinct list of values once:
+# - a column with one value in the whole batch (the status, the worker, the process, a task
+#   name) travels as a scalar;
+# - a column whose values repeat another column's, row for row (a published task's status_at
+#   is its published_at, a root task's root_id its task_id, a finished one's status_at its
+#   completed_at), reads that column's array.
+# The statement of a table depends only on the columns its rows carry and on how each travels
+# (each table has one conflict rule), so it is cached by those. Compiling one costs
+# milliseconds and a process meets several such shapes, so each is derived as text from the
+# statement of its columns, compiled once.
+_UnnestedShape = tuple[str, tuple[str, ...], frozenset[str], tuple[tuple[str, str], ...]]
+_unnested_sql: dict[_UnnestedShape, str] = {}
 
 
 def _execute_unnested(
@@ -328,37 +334,65 @@ def _execute_unnested(
     names = tuple(sorted(rows[0]))
     columns = {name: [row[name] for row in rows] for name in names}
     constant = frozenset(name for name, values in columns.items() if _one_value(values))
-    sql = _unnested_sql.get((table.name, names, constant))
+    repeats = _repeats(columns, constant)
+    shape = (table.name, names, constant, repeats)
+    sql = _unnested_sql.get(shape)
     if sql is None:
-        sql = _unnested_statement(connection.dialect, table, names, constant, on_conflict)
+        sql = _unnested_sql[shape] = _unnested_statement(
+            connection.dialect, table, shape, on_conflict
+        )
+    repeated = {name for name, _ in repeats}
     parameters = {
-        name: values[0] if name in constant else values for name, values in columns.items()
+        name: values[0] if name in constant else values
+        for name, values in columns.items()
+        if name not in repeated
     }
     connection.exec_driver_sql(sql, parameters)
+
+
+def _repeats(
+    columns: dict[str, list[Any]], constant: frozenset[str]
+) -> tuple[tuple[str, str], ...]:
+    """(column, earlier column) pairs whose values are the same, row for row."""
+    sent: list[str] = []
+    repeats: list[tuple[str, str]] = []
+    for name, values in columns.items():
+        if name in constant:
+            continue
+        for other in sent:
+            other_values = columns[other]
+            # 1 == 1.0 == True: equal lists of different types would not dump the same.
+            if type(other_values[0]) is type(values[0]) and other_values == values:
+                repeats.append((name, other))
+                break
+        else:
+            sent.append(name)
+    return tuple(repeats)
 
 
 def _unnested_statement(
     dialect: Dialect,
     table: Table,
-    names: tuple[str, ...],
-    constant: frozenset[str],
+    shape: _UnnestedShape,
     on_conflict: Callable[[postgresql.Insert], Any],
 ) -> str:
-    every_row = _unnested_sql.get((table.name, names, frozenset()))
+    table_name, names, constant, repeats = shape
+    every_row_shape: _UnnestedShape = (table_name, names, frozenset(), ())
+    every_row = _unnested_sql.get(every_row_shape)
     if every_row is None:
-        every_row = _compile_unnested(dialect, table, names, frozenset(), on_conflict)
-        _unnested_sql[(table.name, names, frozenset())] = every_row
+        every_row = _compile_unnested(dialect, table, names, {}, on_conflict)
+        _unnested_sql[every_row_shape] = every_row
+    sources: dict[str, ColumnElement[Any]] = {name: _scalar(table, name) for name in constant}
+    sources.update((name, _unnested(table, name, other)) for name, other in repeats)
     sql = every_row
-    for name in constant:
-        array, scalar = (
-            _bound_in_binary(str(expression.compile(dialect=dialect)), [name])
-            for expression in (_unnested(table, name), _scalar(table, name))
+    for name, source in sources.items():
+        array, replacement = (
+            _bound_in_binary(str(expression.compile(dialect=dialect)), names)
+            for expression in (_unnested(table, name), source)
         )
         if sql.count(array) != 1:  # not rendered as expected: compile this one in full
-            sql = _compile_unnested(dialect, table, names, constant, on_conflict)
-            break
-        sql = sql.replace(array, scalar)
-    _unnested_sql[(table.name, names, constant)] = sql
+            return _compile_unnested(dialect, table, names, sources, on_conflict)
+        sql = sql.replace(array, replacement)
     return sql
 
 
@@ -366,15 +400,10 @@ def _compile_unnested(
     dialect: Dialect,
     table: Table,
     names: tuple[str, ...],
-    constant: frozenset[str],
+    sources: dict[str, ColumnElement[Any]],
     on_conflict: Callable[[postgresql.Insert], Any],
 ) -> str:
-    source = select(
-        *(
-            (_scalar(table, name) if name in constant else _unnested(table, name)).label(name)
-            for name in names
-        )
-    )
+    source = select(*(sources.get(name, _unnested(table, name)).label(name) for name in names))
     statement = on_conflict(postgresql.insert(table).from_select(names, source))
     return _bound_in_binary(str(statement.compile(dialect=dialect)), names)
 
@@ -386,8 +415,10 @@ def _bound_in_binary(sql: str, names: Iterable[str]) -> str:
     return sql
 
 
-def _unnested(table: Table, name: str) -> ColumnElement[Any]:
-    return func.unnest(cast(bindparam(name), postgresql.ARRAY(table.c[name].type)))
+def _unnested(table: Table, name: str, values_of: str | None = None) -> ColumnElement[Any]:
+    """Column ``name`` from an array of values; ``values_of`` names another column's array."""
+    array: BindParameter[Any] = bindparam(values_of or name)
+    return func.unnest(cast(array, postgresql.ARRAY(table.c[name].type)))
 
 
 def _scalar(table: Table, name: str) -> ColumnElement[Any]:

@@ -99,6 +99,42 @@ class TestWholeBatches:
         assert [e["event"] for e in store.timeline("t1")] == ["started", "succeeded"]
         assert store.timeline("t1")[0]["at"].timestamp() == at
 
+    def test_columns_whose_values_repeat_each_other_are_each_stored_in_place(
+        self, store: Store
+    ) -> None:
+        # PostgreSQL sends such columns once; every backend must store each in its own place.
+        at = 1_700_000_000.5
+        first = [
+            event(f"r{n}", "published", "PENDING", at=at + n, published_at=at + n, root_id=f"r{n}")
+            for n in range(3)
+        ]
+        write(store, *first)
+        # Equal lists of different types (an int column, a float column) stay apart.
+        runs = [
+            event(f"r{n}", "finished", None, pid=n + 1, execution_time_ms=float(n + 1))
+            for n in range(3)
+        ]
+        write(store, *runs)
+        # The same columns, no longer equal row for row in this batch.
+        later = [
+            event("s0", "published", "PENDING", at=at, published_at=at, root_id="s0"),
+            event("s1", "published", "PENDING", at=at, published_at=at + 9, root_id="r0"),
+        ]
+        write(store, *later)
+        for n in range(3):
+            row = store.execution(f"r{n}")
+            assert row is not None
+            assert row["published_at"].timestamp() == row["status_at"].timestamp() == at + n
+            assert (row["root_id"], row["pid"], row["execution_time_ms"]) == (
+                f"r{n}",
+                n + 1,
+                float(n + 1),
+            )
+            assert type(row["pid"]) is int and type(row["execution_time_ms"]) is float
+        s1 = store.execution("s1")
+        assert s1 is not None and s1["root_id"] == "r0"
+        assert (s1["published_at"].timestamp(), s1["status_at"].timestamp()) == (at + 9, at)
+
     def test_times_are_stored_in_utc_whatever_the_time_zone_of_the_session(
         self, database_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:

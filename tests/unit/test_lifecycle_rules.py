@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
 
 
 def patch(status: str | None, attempt: int = 1, **values: object) -> ExecutionPatch:
-    return ExecutionPatch("t", status, progress(status, attempt), 1.0, dict(values))
+    return ExecutionPatch(
+        "t", status, progress(status, attempt), datetime(2026, 1, 1), dict(values)
+    )
 
 
 def test_progress_orders_attempts_before_ranks() -> None:
