@@ -23,9 +23,21 @@ SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
 REVOKED = "REVOKED"
 REJECTED = "REJECTED"
+IGNORED = "IGNORED"
 LOST = "LOST"
 
-ALL_STATUSES = (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED, LOST)
+ALL_STATUSES = (
+    PENDING,
+    RECEIVED,
+    STARTED,
+    RETRY,
+    SUCCESS,
+    FAILURE,
+    REVOKED,
+    REJECTED,
+    IGNORED,
+    LOST,
+)
 TERMINAL_STATUSES = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
 
 # LOST ranks just above PENDING: the reaper only marks rows of dead workers, from which no
@@ -37,6 +49,9 @@ _RANKS = {
     RECEIVED: 2,
     STARTED: 3,
     RETRY: 4,
+    # A task raising Ignore ends its run without an outcome; Task.replace() raises it after
+    # sending the replacement under the same task id, whose outcome (rank 5) must then win.
+    IGNORED: 4,
     SUCCESS: 5,
     FAILURE: 5,
     REVOKED: 5,

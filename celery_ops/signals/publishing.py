@@ -31,6 +31,8 @@ from celery_ops.payload import Arguments, text_or_none
 from celery_ops.signals.guard import never_raises
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from celery_ops.extension import CeleryOps
 
 SendTaskMessage = Callable[..., Any]
@@ -94,12 +96,13 @@ def _record_sent(
     options: dict[str, Any],
     now: float,
 ) -> None:
-    event = published_event(name, message, headers, options, now)
+    event = published_event(ops.app, name, message, headers, options, now)
     if event is not None:
         ops.recorder.record(event)
 
 
 def published_event(
+    app: Celery,
     name: str,
     message: Any,
     headers: dict[str, Any],
@@ -111,6 +114,19 @@ def published_event(
     if not task_id:
         return None
     queue = _queue_name(options)
+    if headers.get("replaced_task_nesting"):
+        running = app.current_task
+        if running is not None and running.request.id == task_id:
+            # Task.replace(): the replacement takes over the running task's id. What was sent
+            # first stays the row's; the timeline says by what it was replaced.
+            return ExecutionEvent(
+                task_id,
+                "replaced",
+                now,
+                None,
+                int(getattr(running.request, "retries", 0) or 0) + 1,
+                details={"by": headers.get("task") or name, "queue": queue},
+            )
     retries = int(headers.get("retries") or 0)
     eta = headers.get("eta")
     if retries:

@@ -285,6 +285,23 @@ class TaskSignalHandlers:
                 )
             )
             return
+        if state == states.IGNORED:
+            # The task raised Ignore: its run is over, and no outcome will come, unless it
+            # replaced itself (Task.replace), when the replacement's arrives under this id.
+            figures["completed_at"] = now
+            self._record(
+                ExecutionEvent(
+                    task_id,
+                    "ignored",
+                    now,
+                    states.IGNORED,
+                    _attempt(request),
+                    values=figures,
+                    details={"reason": text_or_none(retval) or None},
+                    worker=request.hostname,
+                )
+            )
+            return
         status = state if state in states.ALL_STATUSES else None
         if status is None and not figures:
             return

@@ -23,6 +23,7 @@ import subprocess
 import time
 
 from celery import Celery
+from celery.exceptions import Ignore
 
 import celery_ops
 
@@ -69,6 +70,16 @@ def not_json():
 @app.task
 def echo(*args, **kwargs):
     return [args, kwargs]
+
+
+@app.task
+def ignores():
+    raise Ignore()
+
+
+@app.task(bind=True)
+def doubles_by_replacing_itself(self, x):
+    raise self.replace(add.si(x, x))
 
 
 @app.task(acks_late=True, reject_on_worker_lost=True)

@@ -47,6 +47,8 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     unicode = tasks.echo.delay("日本語", emoji="🎉 ünïcode")
     later = tasks.add.apply_async((1, 1), countdown=4)
     running = tasks.sleepy.delay(60)
+    ignored = tasks.ignores.delay()
+    replaced = tasks.doubles_by_replacing_itself.delay(21)
 
     row = finished(app, ok.id, "SUCCESS")
     assert row["result"] == "5" and row["args"] == "[2, 3]" and row["attempts"] == 1
@@ -79,6 +81,17 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
 
     row = finished(app, unicode.id, "SUCCESS")
     assert row["args"] == '["日本語"]' and row["kwargs"] == '{"emoji": "🎉 ünïcode"}'
+
+    # Ignore ends the run without an outcome; Task.replace() raises it, and the replacement's
+    # outcome arrives under the same id.
+    row = finished(app, ignored.id, "IGNORED")
+    assert row["completed_at"] is not None and row["result"] is None
+    wait_for(lambda: events_of(app, ignored.id)[-1:] == ["ignored"], 10, "the ignored event")
+    row = finished(app, replaced.id, "SUCCESS")
+    assert row["result"] == "42" and row["args"] == "[21]"
+    wait_for(
+        lambda: {"replaced", "ignored"} <= set(events_of(app, replaced.id)), 10, "the replacement"
+    )
 
     finished(app, later.id, "RECEIVED")
     app.app.control.revoke(later.id)

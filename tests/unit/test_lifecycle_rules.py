@@ -43,3 +43,18 @@ def test_equal_terminal_events_keep_the_first() -> None:
     current = patch("FAILURE", error_message="first")
     merge_patches(current, patch("FAILURE", error_message="second"))
     assert current.values["error_message"] == "first"
+
+
+def test_an_ignored_run_ends_the_row_until_a_replacement_finishes_under_its_id() -> None:
+    # Task.replace() raises Ignore once the replacement is sent with the same task id: the
+    # replacement's own start does not undo IGNORED, its outcome does, in either order.
+    for replacement in ("STARTED", "RECEIVED", "PENDING"):
+        current = patch("IGNORED")
+        merge_patches(current, patch(replacement))
+        assert current.status == "IGNORED"
+    current = patch("IGNORED")
+    merge_patches(current, patch("SUCCESS", result="42"))
+    assert (current.status, current.values["result"]) == ("SUCCESS", "42")
+    current = patch("SUCCESS", result="42")
+    merge_patches(current, patch("IGNORED"))
+    assert current.status == "SUCCESS"
