@@ -44,7 +44,14 @@ def record_sent_messages(ops: CeleryOps) -> None:
     amqp = ops.app.amqp
     create_sender = _sender_factory(amqp)
     send: SendTaskMessage | None = None
-    sent = never_raises(_record_sent)
+
+    @never_raises
+    def record_sent(
+        name: str, message: Any, headers: dict[str, Any], options: Any, now: float
+    ) -> None:
+        event = published_event(ops.app, name, message, headers, options, now)
+        if event is not None:
+            ops.recorder.record(event)
 
     def send_task_message(
         producer: Any, name: str, message: Any, *args: Any, **options: Any
@@ -56,7 +63,7 @@ def record_sent_messages(ops: CeleryOps) -> None:
         headers = _stamped_headers(message, now)
         result = send(producer, name, message, *args, **options)
         if headers is not None:
-            sent(ops, name, message, headers, options, now)
+            record_sent(name, message, headers, options, now)
         return result
 
     amqp.send_task_message = send_task_message
@@ -87,19 +94,6 @@ def _stamped_headers(message: Any, now: float) -> dict[str, Any] | None:
         return None
     headers[SENT_AT_HEADER] = now
     return headers
-
-
-def _record_sent(
-    ops: CeleryOps,
-    name: str,
-    message: Any,
-    headers: dict[str, Any],
-    options: dict[str, Any],
-    now: float,
-) -> None:
-    event = published_event(ops.app, name, message, headers, options, now)
-    if event is not None:
-        ops.recorder.record(event)
 
 
 def published_event(
