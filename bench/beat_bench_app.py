@@ -11,7 +11,7 @@ Environment (set by the benchmark script for each run):
 ``BENCH_PLAN``          a JSON file describing the schedule entries (see ``Plan``)
 ``BENCH_SENDS_FILE``    (beat process) where every publish is appended as ``name<TAB>time``
 ``BENCH_OPS_SETTINGS``  (ops, optional) JSON object of extra ``init_app`` keyword settings
-``BENCH_OPS_RECORD``    (ops, optional) ``0``: disconnect the recorder's publish handlers
+``BENCH_OPS_RECORD``    (ops, optional) ``0``: unwrap the recorder's publishing (send_task_message)
 
 Every entry runs the task ``bench.tick`` with its own name as the only argument, so the
 ``after_task_publish`` handler below can tell which entry a message serves, whatever the

@@ -8,7 +8,7 @@ Schedulers (``--schedulers``):
 ``redbeat``         celery-redbeat's ``RedBeatScheduler``, entries named by hashes
 ``redbeat-sorted``  the same, with names that sort in due-time order (``e0000000``, ...)
 ``ops``             ``celery_ops.beat:DatabaseScheduler``, PostgreSQL store
-``ops-norec``       the same with the recorder's publish handlers disconnected in the beat
+``ops-norec``       the same with the recorder's publishing unwrapped in the beat
                     (diagnostic, not in the default list: what the scheduler alone costs)
 
 Workloads:
