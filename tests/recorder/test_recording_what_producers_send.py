@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,16 @@ def producer(tmp_path: Path, broker: str) -> tuple[Celery, celery_ops.CeleryOps]
     app.conf.broker_connection_timeout = 1
     ops = celery_ops.init_app(app, database_url=f"sqlite:///{tmp_path}/ops.sqlite3")
     return app, ops
+
+
+@contextmanager
+def another_publish_handler(handler: Callable[..., None]) -> Iterator[None]:
+    """``handler`` connected to before_task_publish, as another library's would be."""
+    signals.before_task_publish.connect(handler, weak=False)
+    try:
+        yield
+    finally:
+        signals.before_task_publish.disconnect(handler)
 
 
 def test_a_message_the_broker_never_took_is_not_recorded(tmp_path: Path) -> None:
@@ -42,11 +54,8 @@ def test_a_send_from_within_a_send_records_both_messages(tmp_path: Path) -> None
         if headers and headers.get("id") == "outer":
             app.send_task("proj.audit", task_id="inner")
 
-    signals.before_task_publish.connect(send_another, weak=False)
-    try:
+    with another_publish_handler(send_another):
         app.send_task("proj.work", task_id="outer")
-    finally:
-        signals.before_task_publish.disconnect(send_another)
     assert ops.recorder.flush(10)
     for task_id, name in (("outer", "proj.work"), ("inner", "proj.audit")):
         row = ops.store.execution(task_id)
@@ -64,11 +73,8 @@ def test_headers_added_by_another_publish_handler_are_recorded(tmp_path: Path) -
         if headers is not None:
             headers["tenant_id"] = "acme"
 
-    signals.before_task_publish.connect(stamp_tenant, weak=False)
-    try:
+    with another_publish_handler(stamp_tenant):
         app.send_task("proj.work", task_id="stamped")
-    finally:
-        signals.before_task_publish.disconnect(stamp_tenant)
     assert ops.recorder.flush(10)
     row = ops.store.execution("stamped")
     assert row is not None and row["tenant_id"] == "acme"
