@@ -10,10 +10,13 @@ the tasks that wait: not started ``delay`` seconds after they arrived (an ETA or
 a full pool), started late, or never started (revoked, worker shutting down), so that a
 worker that dies still leaves RECEIVED rows for the reaper.
 
-One rule, applied on both sides to the same two times (received, started), decides which
-side records: the runner when the task started less than ``delay / 2`` after it arrived, the
-main process otherwise. The main process reads the start from Celery's ``Request.time_start``,
-which is the pool process's own clock reading of the moment it accepted the task.
+One threshold, ``delay / 2`` after the task arrived, decides which side records: the runner
+when the task started before it, the main process otherwise. The two sides read the start at
+two moments, though: the main process reads Celery's ``Request.time_start``, the moment the
+pool process accepted the task, and the runner its own clock at ``task_prerun``, a little
+later. So the runner's side of the threshold is wider by :data:`START_SLACK`: a task that
+starts right at the threshold is recorded as received twice (the row is the same either way)
+rather than by neither side.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from typing import Any
 
 #: The message field (a task request attribute in the pool) carrying the receiving time.
 RECEIVED_AT_FIELD = "celery_ops_received_at"
+
+#: Seconds from a pool process accepting a task to its ``task_prerun``, at most, in practice.
+START_SLACK = 0.05
 
 
 class ReceivedHandoff:
@@ -72,7 +78,7 @@ class ReceivedHandoff:
                 continue
             with self._lock:
                 self._held.pop(task_id, None)
-            if started is None or not runner_records(at, started, self.delay):
+            if started is None or main_process_records(at, started, self.delay):
                 self._record_received(request, at)
 
     def release_all(self) -> None:
@@ -86,6 +92,13 @@ class ReceivedHandoff:
         return len(self._held)
 
 
+def main_process_records(received_at: float, accepted_at: float, delay: float) -> bool:
+    """Whether the worker's main process records the RECEIVED event of a task that a pool
+    process accepted at ``accepted_at``."""
+    return accepted_at - received_at >= delay / 2
+
+
 def runner_records(received_at: float, started_at: float, delay: float) -> bool:
-    """Whether the process running the task records its RECEIVED event."""
-    return started_at - received_at < delay / 2
+    """Whether the process running the task, which started it at ``started_at``, records its
+    RECEIVED event."""
+    return started_at - received_at < delay / 2 + START_SLACK
