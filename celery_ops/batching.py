@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from celery_ops.events import NO_RESULT, DefinitionReport, ExecutionEvent, RecorderEvent
-from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
+from celery_ops.lifecycle import RECEIVED, ExecutionPatch, merge_patches, progress
 from celery_ops.payload import clean_name, clean_text, render_arguments, render_value
 from celery_ops.store import RecordBatch, WorkerState
 from celery_ops.store.models import executions
@@ -61,6 +61,8 @@ def fold_events(
                 else:
                     merge_patches(existing, patch)
                 if event.on_timeline:
+                    if event.received_at is not None:
+                        batch.timeline.append(_received_row(event, max_payload_bytes))
                     batch.timeline.append(_timeline_row(event, max_payload_bytes))
             elif isinstance(event, DefinitionReport):
                 at = utc_from_timestamp(event.at)
@@ -120,10 +122,23 @@ def _timeline_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
         details["status"] = event.status
     if event.details:
         details.update(event.details)
+    return _entry(event, event.name, event.at, details, limit)
+
+
+def _received_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:
+    """The ``received`` entry of a start that also stands for the task's receipt."""
+    assert event.received_at is not None
+    details = {"attempt": event.attempt, "status": RECEIVED}
+    return _entry(event, "received", event.received_at, details, limit)
+
+
+def _entry(
+    event: ExecutionEvent, name: str, at: float, details: dict[str, Any], limit: int
+) -> dict[str, Any]:
     return {
         "task_id": event.task_id,
-        "event": event.name,
-        "at": naive_utc_from_timestamp(event.at),
+        "event": name,
+        "at": naive_utc_from_timestamp(at),
         "worker": _clean_recurring_name(event.worker) if event.worker else None,
         "details": _details_text(details, limit),
     }

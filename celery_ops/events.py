@@ -33,6 +33,9 @@ class ExecutionEvent:
     details: dict[str, Any] | None = None
     worker: str | None = None
     on_timeline: bool = True
+    #: Set on a start that also stands for the task's receipt: the process that runs a task
+    #: at once records both as one event (one row change) with two timeline entries.
+    received_at: float | None = None
 
 
 @dataclass(slots=True)

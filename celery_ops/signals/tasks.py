@@ -162,11 +162,19 @@ class TaskSignalHandlers:
             "attempts": 1,
             "wait_time_ms": _wait_ms(request, now),
         }
+        receipt = arguments = None
         received_at = getattr(request, RECEIVED_AT_FIELD, None)
         if isinstance(received_at, float):
             values["received_at"] = received_at
             if runner_records(received_at, now, self.ops.config.received_delay):
-                self._record(received_event(task_id, vars(request), received_at))
+                message = vars(request)
+                if _redelivered(message):
+                    self._record(received_event(task_id, message, received_at))
+                else:
+                    # The start stands for the receipt too: one event, two timeline entries.
+                    receipt, arguments = received_at, _message_arguments(message)
+                    values.update(_message_columns(message))
+                    values["task_name"] = values["task_name"] or task.name
         self._record(
             ExecutionEvent(
                 task_id,
@@ -175,8 +183,10 @@ class TaskSignalHandlers:
                 states.STARTED,
                 _attempt(request),
                 values=values,
+                arguments=arguments,
                 details={"pid": os.getpid()},
                 worker=request.hostname,
+                received_at=receipt,
             )
         )
 

@@ -60,6 +60,25 @@ class TestOneRowPerTaskId:
             "succeeded",
         ]
 
+    def test_a_start_that_stands_for_the_receipt_shows_both_on_the_timeline(
+        self, store: Store
+    ) -> None:
+        # The process that runs a task at once records its receipt with its start.
+        write(store, event("t1", "published", "PENDING", at=100.0, task_name="app.add"))
+        started = event("t1", "started", "STARTED", at=100.5, received_at=100.25, worker_id="w")
+        started.received_at, started.worker = 100.25, "w"
+        write(store, started)
+        row = store.execution("t1")
+        assert row is not None
+        assert (row["status"], row["received_at"].timestamp()) == ("STARTED", 100.25)
+        timeline = store.timeline("t1")
+        assert [(e["event"], e["at"].timestamp(), e["worker"]) for e in timeline] == [
+            ("published", 100.0, None),
+            ("received", 100.25, "w"),
+            ("started", 100.5, "w"),
+        ]
+        assert json.loads(timeline[1]["details"]) == {"attempt": 1, "status": "RECEIVED"}
+
 
 class TestWholeBatches:
     """A flusher writes hundreds of tasks at once, in rows of different shapes."""
