@@ -18,7 +18,7 @@ from celery_ops.batching import to_datetime
 from celery_ops.events import ExecutionEvent
 from celery_ops.headers import SCHEDULE_HEADER, SENT_AT_HEADER, TENANT_HEADER
 from celery_ops.payload import Arguments, describe_exception, text_or_none
-from celery_ops.signals.handoff import RECEIVED_AT_FIELD, runner_records
+from celery_ops.signals.handoff import RECEIVED_AT_FIELD
 
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps
@@ -163,18 +163,18 @@ class TaskSignalHandlers:
             "wait_time_ms": _wait_ms(request, now),
         }
         receipt = arguments = None
+        # Stamped by the worker's main process unless it recorded the receipt itself.
         received_at = getattr(request, RECEIVED_AT_FIELD, None)
         if isinstance(received_at, float):
             values["received_at"] = received_at
-            if runner_records(received_at, now, self.ops.config.received_delay):
-                message = vars(request)
-                if _redelivered(message):
-                    self._record(received_event(task_id, message, received_at))
-                else:
-                    # The start stands for the receipt too: one event, two timeline entries.
-                    receipt, arguments = received_at, _message_arguments(message)
-                    values.update(_message_columns(message))
-                    values["task_name"] = values["task_name"] or task.name
+            message = vars(request)
+            if _redelivered(message):
+                self._record(received_event(task_id, message, received_at))
+            else:
+                # The start stands for the receipt too: one event, two timeline entries.
+                receipt, arguments = received_at, _message_arguments(message)
+                values.update(_message_columns(message))
+                values["task_name"] = values["task_name"] or task.name
         self._record(
             ExecutionEvent(
                 task_id,
