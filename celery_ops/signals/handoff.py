@@ -74,7 +74,7 @@ class ReceivedHandoff:
         for task_id, held in entries:
             request = held()
             waiting = request is not None and _waiting(request)
-            if waiting and now - _received_at(request) < self.delay:
+            if waiting and now - _stamp(request) < self.delay:
                 continue
             with self._lock:
                 self._held.pop(task_id, None)
@@ -91,19 +91,21 @@ class ReceivedHandoff:
                 self._record(request)
 
     def _record(self, request: Any) -> None:
-        at = _received_at(request)
-        # Taken out of the message: the runner, if the task starts after all, leaves it to us.
-        del request.request_dict[RECEIVED_AT_FIELD]
+        at = _stamp(request)
+        # Unstamped, so that the runner, if the task starts after all, leaves it to us. Set
+        # to None rather than deleted: this runs on the flusher thread, and the consumer's
+        # may be reading the dict as it hands the task to the pool.
+        request.request_dict[RECEIVED_AT_FIELD] = None
         self._record_received(request, at)
 
     def __len__(self) -> int:
         return len(self._held)
 
 
-def _received_at(request: Any) -> float:
+def _stamp(request: Any) -> float:
     return float(request.request_dict[RECEIVED_AT_FIELD])
 
 
 def _waiting(request: Any) -> bool:
-    """Whether no pool process has accepted ``request`` yet (and the stamp is still ours)."""
-    return request.time_start is None and RECEIVED_AT_FIELD in request.request_dict
+    """Whether no pool process has accepted ``request`` yet, and nobody recorded it."""
+    return request.time_start is None and request.request_dict.get(RECEIVED_AT_FIELD) is not None
