@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,8 @@ class ExecutionEvent:
     values: dict[str, Any] = field(default_factory=dict)
     arguments: Arguments | None = None
     result: Any = NO_RESULT
-    details: dict[str, Any] | None = None
+    #: Read only: events may share one (a producer's, per queue).
+    details: Mapping[str, Any] | None = None
     worker: str | None = None
     on_timeline: bool = True
     #: Set on a start that also stands for the task's receipt: the process that runs a task

@@ -16,8 +16,10 @@ also reads the headers as they were sent, after every ``before_task_publish`` ha
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from celery_ops import lifecycle as states
@@ -135,31 +137,51 @@ def published_event(
             values={"eta": eta},
             details={"eta": eta, "queue": queue},
         )
-    args, kwargs = _body_arguments(message.body)
+    # Only the columns the message has a value for: the event stays in the buffer until the
+    # next flush, and most of these headers are empty.
+    values: dict[str, Any] = {
+        "task_name": headers.get("task") or name,
+        "queue": queue,
+        "published_at": now,
+    }
+    for column, header in _OPTIONAL_COLUMN_HEADERS:
+        value = headers.get(header)
+        if value is not None:
+            values[column] = value
     properties = message.properties
+    priority = properties.get("priority") if isinstance(properties, dict) else None
+    if priority is not None:
+        values["priority"] = priority
+    args, kwargs = _body_arguments(message.body)
     return ExecutionEvent(
         task_id,
         "published",
         now,
         states.PENDING,
         1,
-        values={
-            "task_name": headers.get("task") or name,
-            "queue": queue,
-            "priority": properties.get("priority") if isinstance(properties, dict) else None,
-            "eta": eta,
-            "expires": headers.get("expires"),
-            "published_at": now,
-            "parent_id": headers.get("parent_id"),
-            "root_id": headers.get("root_id"),
-            "group_id": headers.get("group"),
-            "tenant_id": text_or_none(headers.get(TENANT_HEADER)),
-            "schedule_name": headers.get(SCHEDULE_HEADER),
-            "retried_from": headers.get(RETRIED_FROM_HEADER),
-        },
+        values=values,
         arguments=Arguments(args, kwargs, headers.get("argsrepr"), headers.get("kwargsrepr")),
-        details={"queue": queue, "eta": eta} if eta else {"queue": queue},
+        details={"queue": queue, "eta": eta} if eta else _queue_details(queue),
     )
+
+
+#: The columns a published message may leave empty, and the header each one comes from.
+_OPTIONAL_COLUMN_HEADERS = (
+    ("eta", "eta"),
+    ("expires", "expires"),
+    ("parent_id", "parent_id"),
+    ("root_id", "root_id"),
+    ("group_id", "group"),
+    ("tenant_id", TENANT_HEADER),
+    ("schedule_name", SCHEDULE_HEADER),
+    ("retried_from", RETRIED_FROM_HEADER),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _queue_details(queue: str | None) -> Mapping[str, Any]:
+    """The timeline details of a message sent to ``queue``: one read-only copy per queue."""
+    return MappingProxyType({"queue": queue})
 
 
 def _queue_name(options: dict[str, Any]) -> str | None:
