@@ -46,6 +46,7 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     weird = tasks.not_json.delay()
     unicode = tasks.echo.delay("日本語", emoji="🎉 ünïcode")
     later = tasks.add.apply_async((1, 1), countdown=4)
+    waits = tasks.add.apply_async((2, 2), countdown=2)
     running = tasks.sleepy.delay(60)
     ignored = tasks.ignores.delay()
     replaced = tasks.doubles_by_replacing_itself.delay(21)
@@ -57,6 +58,10 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     assert row["worker_id"].startswith("prefork@") and row["pid"]
     expected = ["published", "received", "started", "succeeded"]
     wait_for(lambda: events_of(app, ok.id) == expected, 10, "the whole timeline")
+    # Received by the main process (it waited past ops_received_delay), not again by the
+    # process that ran it.
+    finished(app, waits.id, "SUCCESS")
+    wait_for(lambda: events_of(app, waits.id) == expected, 10, "a single received entry")
 
     row = finished(app, fails.id, "FAILURE")
     assert row["attempts"] == 3
