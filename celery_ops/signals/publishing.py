@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from celery_ops import lifecycle as states
 from celery_ops.events import ExecutionEvent
 from celery_ops.headers import (
+    MESSAGE_COLUMNS,
     RETRIED_FROM_HEADER,
-    SCHEDULE_HEADER,
     SENT_AT_HEADER,
-    TENANT_HEADER,
+    header_columns,
 )
 from celery_ops.payload import Arguments, text_or_none
 from celery_ops.signals.guard import never_raises
@@ -137,17 +137,10 @@ def published_event(
             values={"eta": eta},
             details={"eta": eta, "queue": queue},
         )
-    # Only the columns the message has a value for: the event stays in the buffer until the
-    # next flush, and most of these headers are empty.
-    values: dict[str, Any] = {
-        "task_name": headers.get("task") or name,
-        "queue": queue,
-        "published_at": now,
-    }
-    for column, header in _OPTIONAL_COLUMN_HEADERS:
-        value = headers.get(header)
-        if value is not None:
-            values[column] = value
+    values = header_columns(headers, _SENT_COLUMNS)
+    values["task_name"] = headers.get("task") or name
+    values["queue"] = queue
+    values["published_at"] = now
     properties = message.properties
     priority = properties.get("priority") if isinstance(properties, dict) else None
     if priority is not None:
@@ -165,17 +158,9 @@ def published_event(
     )
 
 
-#: The columns a published message may leave empty, and the header each one comes from.
-_OPTIONAL_COLUMN_HEADERS = (
-    ("eta", "eta"),
-    ("expires", "expires"),
-    ("parent_id", "parent_id"),
-    ("root_id", "root_id"),
-    ("group_id", "group"),
-    ("tenant_id", TENANT_HEADER),
-    ("schedule_name", SCHEDULE_HEADER),
-    ("retried_from", RETRIED_FROM_HEADER),
-)
+#: What the producer reads of the headers it sent: what a worker reads too, and the
+#: operator's retry that sent it.
+_SENT_COLUMNS = (*MESSAGE_COLUMNS, ("retried_from", RETRIED_FROM_HEADER))
 
 
 @functools.lru_cache(maxsize=256)

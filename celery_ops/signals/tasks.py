@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from celery_ops import lifecycle as states
 from celery_ops.batching import to_datetime
 from celery_ops.events import ExecutionEvent
-from celery_ops.headers import SCHEDULE_HEADER, SENT_AT_HEADER, TENANT_HEADER
+from celery_ops.headers import SENT_AT_HEADER, header_columns
 from celery_ops.payload import Arguments, describe_exception, text_or_none
 from celery_ops.signals.handoff import RECEIVED_AT_FIELD
 
@@ -153,12 +153,13 @@ class TaskSignalHandlers:
             return
         now = time.time()
         request = task.request
+        pid = os.getpid()
         self._running[task_id] = (time.perf_counter(), _peak_rss_kib())
         values: dict[str, Any] = {
             "task_name": task.name,
             "started_at": now,
             "worker_id": request.hostname,
-            "pid": os.getpid(),
+            "pid": pid,
             "attempts": 1,
             "wait_time_ms": _wait_ms(request, now),
         }
@@ -184,7 +185,7 @@ class TaskSignalHandlers:
                 _attempt(request),
                 values=values,
                 arguments=arguments,
-                details={"pid": os.getpid()},
+                details={"pid": pid},
                 worker=request.hostname,
                 received_at=receipt,
             )
@@ -396,18 +397,10 @@ def _message_columns(message: Mapping[str, Any]) -> dict[str, Any]:
     """What a worker reads of a task in its message. A producer with celery-ops has recorded
     the same already; the worker records it again for when that record was lost (a producer
     killed with events in its buffer, such as a beat)."""
-    delivery = message.get("delivery_info") or {}
-    return {
-        "task_name": message.get("shadow") or message.get("task"),
-        "queue": delivery.get("routing_key"),
-        "eta": message.get("eta"),
-        "expires": message.get("expires"),
-        "parent_id": message.get("parent_id"),
-        "root_id": message.get("root_id"),
-        "group_id": message.get("group"),
-        "tenant_id": text_or_none(message.get(TENANT_HEADER)),
-        "schedule_name": message.get(SCHEDULE_HEADER),
-    }
+    values = header_columns(message)
+    values["task_name"] = message.get("shadow") or message.get("task")
+    values["queue"] = (message.get("delivery_info") or {}).get("routing_key")
+    return values
 
 
 def _message_arguments(message: Mapping[str, Any]) -> Arguments | None:
