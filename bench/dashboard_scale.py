@@ -54,9 +54,9 @@ from pathlib import Path
 from celery import Celery
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from celery_ops.accounts import Accounts
 from celery_ops.dashboard import create_app
 from celery_ops.extension import get_ops
+from celery_ops.operations import Actor
 from celery_ops.store.database import Store
 
 HERE = Path(__file__).resolve().parent
@@ -349,9 +349,9 @@ def measure(url: str, rows: int, end: datetime, repeat: int) -> dict[str, dict[s
         broker_url="memory://", ops_database_url=url, ops_dashboard_secret_key="bench"
     )
     app = create_app(celery_app)
-    accounts = Accounts(get_ops(celery_app).store.accounts)
-    if accounts.store.user("bench") is None:
-        accounts.add("bench", PASSWORD, "admin")
+    ops = get_ops(celery_app)
+    if ops.store.accounts.user("bench") is None:
+        ops.operations(Actor.system("bench")).accounts.add("bench", PASSWORD, "admin")
     client = app.test_client()
     page = client.get("/login").text
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)

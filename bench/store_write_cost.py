@@ -2,8 +2,8 @@
 """What does each secondary index on ``celery_ops_executions`` cost the recorder's writes?
 
 Measured on PostgreSQL through the real write path: events built as the signal handlers build
-them, folded into batches of ``--batch`` events by ``celery_ops.batching.fold_events`` (as the
-flusher does), written by ``Store.write``. Per task, three processes write: the ``producer``
+them, folded into batches of ``--batch`` events by ``celery_ops.recording.folding.fold_events``
+(as the flusher does), written by ``Store.write``. Per task, three processes write: the ``producer``
 (PENDING insert, timeline row, search text), the worker's main process (``received``: RECEIVED
 upsert, timeline row) and the pool ``child`` (STARTED, SUCCESS and postrun folded into one
 upsert, two timeline rows). Tasks go in chunks of ``--chunk``: a chunk's producer batches, then
@@ -45,12 +45,14 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from celery_ops import lifecycle as states
-from celery_ops.batching import fold_events
-from celery_ops.defaults import DEFAULTS
-from celery_ops.events import ExecutionEvent
-from celery_ops.payload import Arguments
+from celery_ops.core import lifecycle as states
+from celery_ops.recording.events import ExecutionEvent
+from celery_ops.recording.folding import fold_events
+from celery_ops.recording.payload import Arguments
+from celery_ops.settings import OpsConfig
 from celery_ops.store import RecordBatch, Store
+
+DEFAULTS = OpsConfig()
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -168,7 +170,7 @@ def phase_batches(numbers: range, batch_events: int) -> dict[str, list[RecordBat
     for n in numbers:
         for phase, recorded in task_events(n, str(uuid.uuid4()), now + n * 0.001).items():
             events[phase] += recorded
-    limit, keep_message_args = DEFAULTS["ops_max_payload_bytes"], DEFAULTS["ops_store_message_args"]
+    limit, keep_message_args = DEFAULTS.max_payload_bytes, DEFAULTS.store_message_args
     return {
         phase: [
             fold_events(recorded[i : i + batch_events], limit, keep_message_args)
@@ -323,7 +325,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=1_000_000, help="executions pre-filled")
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks timed per run")
     parser.add_argument("--warmup", type=int, default=1_500, help="untimed tasks per run")
-    parser.add_argument("--batch", type=int, default=DEFAULTS["ops_flush_batch"], help="events")
+    parser.add_argument("--batch", type=int, default=DEFAULTS.flush_batch, help="events")
     parser.add_argument("--chunk", type=int, default=1_500, help="tasks per three-phase chunk")
     parser.add_argument("--rounds", type=int, default=3)
     variant_help = "[NAME=]baseline | extra:<SQL>;<SQL> | drop:<index>,<index>"

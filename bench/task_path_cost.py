@@ -8,7 +8,7 @@ Two costs, per no-op task, in CPU time of the measuring thread:
   process runs for every task) with the request a worker hands to the pool, without and with
   ``celery_ops.init_app``. With celery-ops, the signal handlers run and their events are
   collected in a list instead of the recorder's buffer, so no flusher runs beside them.
-* **fold**: ``celery_ops.batching.fold_events`` over the events those handlers produced, in
+* **fold**: ``celery_ops.recording.folding.fold_events`` over the events those handlers produced, in
   batches of ``ops_flush_batch``: the flusher's work before it writes.
 
 Each round runs plain and celery-ops in fresh processes (the signal receivers are global to a
@@ -85,7 +85,7 @@ def measure(mode: str, tasks: int) -> dict[str, float]:
     traced = tasks - warm
     result = {"trace_us": trace_all() / traced * 1e6}
     if mode == "ops":
-        from celery_ops.batching import fold_events
+        from celery_ops.recording.folding import fold_events
 
         # The flusher's work on what the handlers recorded, batch by batch.
         keep_batches = True

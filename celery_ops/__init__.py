@@ -2,10 +2,38 @@
 and an operations dashboard.
 
 Add it to an existing app with ``celery_ops.init_app(app)``.
+
+The names below load on first use, so that ``import celery_ops.store`` (or any part) does not
+load Celery's signals, beat and the dashboard with it.
 """
 
-from celery_ops.config import ConfigurationError, OpsConfig
-from celery_ops.extension import CeleryOps, get_ops, init_app
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from celery_ops.version import __version__
 
+if TYPE_CHECKING:
+    from celery_ops.extension import CeleryOps, get_ops, init_app
+    from celery_ops.settings import ConfigurationError, OpsConfig
+
 __all__ = ["CeleryOps", "ConfigurationError", "OpsConfig", "__version__", "get_ops", "init_app"]
+
+_LAZY = {
+    "CeleryOps": "celery_ops.extension",
+    "get_ops": "celery_ops.extension",
+    "init_app": "celery_ops.extension",
+    "ConfigurationError": "celery_ops.settings",
+    "OpsConfig": "celery_ops.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'celery_ops' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

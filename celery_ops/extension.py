@@ -1,18 +1,27 @@
-"""`init_app`: add celery-ops to one Celery app."""
+"""`init_app`: add celery-ops to one Celery app, and wire its parts together."""
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
+import socket
 import threading
 import weakref
 from typing import Any
 
 from celery_ops import signals
-from celery_ops.beat.schedules import Schedules
-from celery_ops.config import OpsConfig
-from celery_ops.recorder import ExecutionRecorder
-from celery_ops.signals.handoff import ReceivedHandoff
+from celery_ops.core.clock import SYSTEM_CLOCK, Clock
+from celery_ops.operations import Actor, Operations, Services
+from celery_ops.operations.audit import AuditTrail
+from celery_ops.operations.broker import CeleryBroker
+from celery_ops.operations.jobs import JobRunner
+from celery_ops.operations.schedules import ScheduleOperations
+from celery_ops.recording.handoff import ReceivedHandoff
+from celery_ops.recording.recorder import ExecutionRecorder
+from celery_ops.scheduling.definition import SendRequest
+from celery_ops.scheduling.sending import ScheduleSender
+from celery_ops.settings import OpsConfig
 from celery_ops.signals.tasks import received_event
 from celery_ops.store import Store
 
@@ -20,21 +29,31 @@ _extensions: weakref.WeakKeyDictionary[Any, CeleryOps] = weakref.WeakKeyDictiona
 _lock = threading.Lock()
 logger = logging.getLogger("celery_ops")
 
+#: Longest wait for the record of a task just sent (a slow store must not hang the page).
+SETTLE_TIMEOUT = 2.0
+#: A bulk operation that ends within this many seconds answers at once (else: a job id).
+JOB_INLINE_SECONDS = 2.0
+
+#: The lost-work reaper, in the audit log.
+REAPER = Actor.system("reaper")
+
 
 class CeleryOps:
-    """celery-ops for one Celery app: its settings, its store and its recorder.
+    """celery-ops for one Celery app: its settings, and the parts built from them.
 
     Everything is created on first use, after the app's configuration is loaded, so
     :func:`init_app` may be called as soon as the app exists.
     """
 
-    def __init__(self, app: Any, overrides: dict[str, Any]) -> None:
+    def __init__(self, app: Any, overrides: dict[str, Any], clock: Clock = SYSTEM_CLOCK) -> None:
         self.app = app
+        self.clock = clock
         self._overrides = overrides
         self._config: OpsConfig | None = None
         self._store: Store | None = None
         self._recorder: ExecutionRecorder | None = None
         self._received_handoff: ReceivedHandoff | None = None
+        self._services: Services | None = None
         self._reaper_started = False
         self._lock = threading.RLock()
         #: The worker node name, in a worker's processes.
@@ -68,7 +87,7 @@ class CeleryOps:
 
     @property
     def received_handoff(self) -> ReceivedHandoff:
-        """RECEIVED events a worker's main process holds back (celery_ops.signals.handoff)."""
+        """RECEIVED events a worker's main process holds back (celery_ops.recording.handoff)."""
         if self._received_handoff is None:
             with self._lock:
                 if self._received_handoff is None:
@@ -88,9 +107,23 @@ class CeleryOps:
         return self._received_handoff is not None
 
     @property
-    def schedules(self) -> Schedules:
-        """Create, change and trigger the schedules that DatabaseScheduler fires."""
-        return Schedules(self)
+    def services(self) -> Services:
+        """What every operation works with."""
+        if self._services is None:
+            with self._lock:
+                if self._services is None:
+                    self._services = self._wire()
+        return self._services
+
+    def operations(self, actor: Actor) -> Operations:
+        """The operations layer, for ``actor``: every action goes through it."""
+        return Operations(self.services, actor)
+
+    @property
+    def schedules(self) -> ScheduleOperations:
+        """Create, change and trigger the schedules that DatabaseScheduler fires, from your
+        own code (audited as ``python:<os user>@<host>``)."""
+        return self.operations(Actor.code()).schedules
 
     def start_reaper(self) -> None:
         """Run the lost-work reaper in this process, on the recorder's thread."""
@@ -103,8 +136,8 @@ class CeleryOps:
         # While this process cannot write, its own heartbeats are stale too: judge no one.
         if self._recorder is not None and not self._recorder.healthy:
             return
-        result = self.store.reap_lost_work(self.config.worker_timeout)
-        if result.executions_lost or result.workers_offline:
+        result = self.operations(REAPER).maintenance.reap_lost_work()
+        if result.changed:
             logger.warning(
                 "celery-ops: %d worker(s) stopped heartbeating; %d running execution(s) "
                 "marked LOST",
@@ -112,11 +145,42 @@ class CeleryOps:
                 result.executions_lost,
             )
 
+    def _wire(self) -> Services:
+        store = self.store
+        audit = AuditTrail(store.audit, self.clock)
+        app = self.app
+
+        def publish(request: SendRequest, task_id: str) -> None:
+            app.send_task(
+                request.task, request.args, request.kwargs, task_id=task_id, **request.options
+            )
+
+        def settle() -> None:
+            # Write what this process just sent, so that the operator who sent it can open
+            # it at once (the recorder otherwise writes within ops_flush_interval).
+            self.recorder.flush(timeout=SETTLE_TIMEOUT)
+
+        return Services(
+            store=store,
+            broker=CeleryBroker(app),
+            audit=audit,
+            jobs=JobRunner(store.jobs, audit, self.clock, JOB_INLINE_SECONDS),
+            clock=self.clock,
+            config=self.config,
+            settle=settle,
+            sender=ScheduleSender(
+                publish,
+                f"manual:{socket.gethostname()}:{os.getpid()}",
+                self.config.beat_claim_timeout,
+                self.clock,
+            ),
+        )
+
 
 def init_app(app: Any, database_url: str | None = None, **settings: Any) -> CeleryOps:
     """Record every task execution of ``app`` (and only of ``app``) in the celery-ops store.
 
-    Settings are the ``ops_*`` keys of :mod:`celery_ops.defaults` without their prefix, e.g.
+    Settings are those of :mod:`celery_ops.settings` without their ``ops_`` prefix, e.g.
     ``init_app(app, flush_interval=0.2)``; they win over ``app.conf``. Calling it twice for
     the same app returns the same object.
     """

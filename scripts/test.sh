@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install celery-ops with its test dependencies into .venv and run every check:
-# ruff, mypy --strict and the whole pytest suite against the real local services.
+# Install celery-ops with its test dependencies into .venv and run every check: ruff, mypy
+# --strict, the import-linter contracts and the whole pytest suite against the real local
+# services. Arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow"` for the fast loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,8 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy --strict"
 .venv/bin/mypy celery_ops
+echo "== import-linter (the layers of docs/architecture.md)"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 # Run from tests/ so that `import celery_ops` finds the installed package, not the source tree.
 cd tests && ../.venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -1,19 +1,31 @@
-"""Beat: schedules kept as rows in the celery-ops store, fired once per due time.
+"""Beat: ``celery -A proj beat -S celery_ops.beat:DatabaseScheduler`` fires the schedules kept
+in the celery-ops store, once per due time however many beats run.
 
-``celery -A proj beat -S celery_ops.beat:DatabaseScheduler`` runs them; :class:`Schedules`
-(``celery_ops.init_app(app).schedules``) is the one way to create and change them.
+The schedules themselves are created and changed through the operations layer
+(``celery_ops.init_app(app).schedules``); their definitions live in
+``celery_ops.scheduling``, re-exported here. ``DatabaseScheduler`` loads on first use.
 """
 
-from celery_ops.beat.definition import Schedule, ScheduleError, ScheduleSpec
-from celery_ops.beat.scheduler import DatabaseScheduler
-from celery_ops.beat.schedules import ScheduleNotFound, Schedules, SyncReport
+from __future__ import annotations
 
-__all__ = [
-    "DatabaseScheduler",
-    "Schedule",
-    "ScheduleError",
-    "ScheduleNotFound",
-    "ScheduleSpec",
-    "Schedules",
-    "SyncReport",
-]
+from typing import TYPE_CHECKING, Any
+
+from celery_ops.scheduling.definition import (
+    Schedule,
+    ScheduleError,
+    ScheduleNotFound,
+    ScheduleSpec,
+)
+
+if TYPE_CHECKING:
+    from celery_ops.beat.scheduler import DatabaseScheduler
+
+__all__ = ["DatabaseScheduler", "Schedule", "ScheduleError", "ScheduleNotFound", "ScheduleSpec"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DatabaseScheduler":
+        from celery_ops.beat.scheduler import DatabaseScheduler
+
+        return DatabaseScheduler
+    raise AttributeError(f"module 'celery_ops.beat' has no attribute {name!r}")

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from celery_ops.accounts import ROLES, AccountError, Accounts
-from celery_ops.cli.context import current_ops, fail, one_line, safe_url
+from celery_ops.cli.context import current_ops, door, fail, reported
+from celery_ops.operations import ROLES
 
 
 @click.command()
@@ -25,8 +25,8 @@ def dashboard(host: str, port: int, threads: int) -> None:
     try:
         app = create_app(ops.app)
     except Exception as exc:
-        fail(f"could not start the dashboard on {safe_url(ops.store.url)}: {one_line(exc)}")
-    click.echo(f"celery-ops dashboard on http://{host}:{port}/ (store {safe_url(ops.store.url)})")
+        fail(f"could not start the dashboard on {ops.store.safe_url}: {exc}")
+    click.echo(f"celery-ops dashboard on http://{host}:{port}/ (store {ops.store.safe_url})")
     serve(app, host=host, port=port, threads=threads, ident="celery-ops")
 
 
@@ -42,10 +42,8 @@ def users() -> None:
 def add_user(name: str, role: str, password_stdin: bool) -> None:
     """Create a user (viewer: read; operator: also act; admin: also manage users)."""
     password = _password(password_stdin)
-    try:
-        _accounts().add(name, password, role)
-    except AccountError as exc:
-        fail(str(exc))
+    with reported():
+        door().accounts.add(name, password, role)
     click.echo(f"added {name} ({role})")
 
 
@@ -54,29 +52,21 @@ def add_user(name: str, role: str, password_stdin: bool) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def set_password(name: str, password_stdin: bool) -> None:
     """Give a user a new password."""
-    try:
-        _accounts().set_password(name, _password(password_stdin))
-    except AccountError as exc:
-        fail(str(exc))
+    password = _password(password_stdin)
+    with reported():
+        door().accounts.set_password(name, password)
     click.echo(f"password of {name} changed")
 
 
 @users.command(name="list")
 def list_users() -> None:
     """Every user, with role and last sign-in."""
-    for row in _accounts().store.users():
-        last = row["last_login_at"].strftime("%Y-%m-%d %H:%M") if row["last_login_at"] else "-"
-        state = "" if row["active"] else "  (disabled)"
-        click.echo(f"{row['username']:<24} {row['role']:<9} last sign-in {last}{state}")
-
-
-def _accounts() -> Accounts:
-    ops = current_ops()
-    try:
-        ops.store.ensure_schema(ops.config.create_schema)
-    except Exception as exc:
-        fail(f"could not open the store {safe_url(ops.store.url)}: {one_line(exc)}")
-    return Accounts(ops.store.accounts)
+    with reported():
+        found = door().accounts.users()
+    for user in found:
+        last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "-"
+        state = "" if user.active else "  (disabled)"
+        click.echo(f"{user.username:<24} {user.role:<9} last sign-in {last}{state}")
 
 
 def _password(from_stdin: bool) -> str:

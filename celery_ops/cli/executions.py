@@ -3,35 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import click
 
-from celery_ops.cli.context import current_ops, echo_json, fail, one_line
-from celery_ops.durations import format_duration, parse_duration
-from celery_ops.lifecycle import ALL_STATUSES
-from celery_ops.store import Store
-
-STATUS = click.Choice(ALL_STATUSES, case_sensitive=False)
+from celery_ops.cli.context import door, echo_json, fail, reported
+from celery_ops.core.durations import format_duration
+from celery_ops.core.errors import NotFound, OperationError
 
 
 @click.command()
 @click.option("--older-than", required=True, help="Age of the last status change, e.g. 7d.")
-@click.option("--status", "statuses", multiple=True, type=STATUS, help="Only these (repeatable).")
+@click.option("--status", "statuses", multiple=True, help="Only this status (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 @click.option("--chunk-size", default=1000, show_default=True, help="Rows per transaction.")
 def purge(older_than: str, statuses: Sequence[str], dry_run: bool, chunk_size: int) -> None:
     """Delete execution records (and their timelines) older than a given age."""
+    maintenance = door().maintenance
+    selection = {"older_than": older_than, "status": list(statuses)}
+    if dry_run:
+        with reported():
+            matching = maintenance.count(selection)
+        click.echo(f"would delete {matching} execution(s) older than {older_than}")
+        return
+    bar = ProgressBar("purging")
     try:
-        age = parse_duration(older_than)
-    except ValueError as exc:
-        fail(f"--older-than: {exc}", code=2)
-    store = current_ops().store
-    wanted = [status.upper() for status in statuses] or None
-    deleted = _purge(store, age, wanted, dry_run, chunk_size, f"older than {older_than}")
-    verb = "would delete" if dry_run else "deleted"
-    click.echo(f"{verb} {deleted} execution(s) older than {older_than}")
+        deleted = maintenance.purge(selection, chunk_size, bar)
+    except OperationError as exc:
+        bar.close()
+        if bar.done:
+            fail(f"purge stopped ({exc}); the {bar.done} deleted stay deleted, rerun to go on")
+        fail(str(exc))
+    bar.close()
+    click.echo(f"deleted {deleted} execution(s) older than {older_than}")
 
 
 @click.command()
@@ -39,45 +43,28 @@ def purge(older_than: str, statuses: Sequence[str], dry_run: bool, chunk_size: i
 @click.option("--chunk-size", default=1000, show_default=True, help="Rows per transaction.")
 def retention(dry_run: bool, chunk_size: int) -> None:
     """Apply ops_retention to executions and ops_beat_run_history to the schedule runs."""
-    ops = current_ops()
-    policy = ops.config.retention
-    history = ops.config.beat_run_history
-    if dry_run:
-        click.echo(f"schedule runs older than {format_duration(history)} would be deleted")
+    operations = door()
+    config = operations.services.config
+    history = format_duration(config.beat_run_history)
+    bar = ProgressBar("deleting")
+    try:
+        report = operations.maintenance.retention(dry_run, chunk_size, bar)
+    except OperationError as exc:
+        bar.close()
+        fail(str(exc))
+    bar.close()
+    verb = "would delete" if dry_run else "deleted"
+    if report.schedule_runs is None:
+        click.echo(f"schedule runs older than {history} would be deleted")
     else:
-        try:
-            runs = ops.store.schedules.delete_runs_before(_utcnow() - timedelta(seconds=history))
-        except Exception as exc:
-            fail(f"could not delete old schedule runs: {one_line(exc)}")
-        click.echo(f"deleted {runs} schedule run(s) older than {format_duration(history)}")
-    if not policy:
+        click.echo(f"deleted {report.schedule_runs} schedule run(s) older than {history}")
+    if not config.retention:
         click.echo('ops_retention is empty: executions are kept (set e.g. {"SUCCESS": "7d"})')
         return
-    total = 0
-    for status, age in sorted(policy.items()):
-        total += _purge(
-            ops.store,
-            age,
-            [status],
-            dry_run,
-            chunk_size,
-            f"{status} older than {format_duration(age)}",
-        )
-    click.echo(f"{'would delete' if dry_run else 'deleted'} {total} execution(s) in all")
-
-
-def _purge(
-    store: Store, age: float, statuses: list[str] | None, dry_run: bool, chunk: int, label: str
-) -> int:
-    try:
-        matching = store.count_older_than(age, statuses)
-        if dry_run or not matching:
-            click.echo(f"{label}: {matching} execution(s)")
-            return matching
-        with click.progressbar(length=matching, label=f"purging {label}", file=None) as bar:
-            return store.purge_older_than(age, statuses, chunk, on_chunk=bar.update)
-    except Exception as exc:
-        fail(f"purge failed ({one_line(exc)}); rows deleted so far stay deleted, rerun to go on")
+    for status, count in report.executions.items():
+        age = format_duration(config.retention[status])
+        click.echo(f"{status} older than {age}: {count} execution(s)")
+    click.echo(f"{verb} {report.total} execution(s) in all")
 
 
 @click.command()
@@ -85,35 +72,57 @@ def _purge(
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
 def show(task_id: str, as_json: bool) -> None:
     """Show one execution and its timeline."""
-    store = current_ops().store
-    try:
-        execution = store.execution(task_id)
-        timeline = store.timeline(task_id) if execution else []
-    except Exception as exc:
-        fail(f"could not read the store: {one_line(exc)}")
-    if execution is None:
-        fail(f"no execution with task id {task_id!r} in the store")
-    hidden = {"id", "progress", "message_args", "message_kwargs"}
-    shown = {key: value for key, value in execution.items() if key not in hidden}
+    executions = door().executions
+    with reported():
+        try:
+            execution = executions.get(task_id)
+        except NotFound:
+            fail(f"no execution with task id {task_id!r} in the store")
+        timeline = executions.timeline(task_id)
+    shown = execution.shown()
     if as_json:
-        echo_json({"execution": shown, "timeline": timeline})
+        entries = [
+            {"event": e.event, "at": e.at, "worker": e.worker, "details": e.details}
+            for e in timeline
+        ]
+        echo_json({"execution": shown, "timeline": entries})
         return
     width = max(len(key) for key in shown)
     for key, value in shown.items():
         if value is not None:
             click.echo(f"{key:<{width}}  {_display(value)}")
     click.echo("\ntimeline:")
-    for event in timeline:
+    for entry in timeline:
         click.echo(
-            f"  {event['at']:%Y-%m-%d %H:%M:%S.%f}  {event['event']:<16} "
-            f"{event['worker'] or '':<24} {event['details'] or ''}"
+            f"  {entry.at:%Y-%m-%d %H:%M:%S.%f}  {entry.event:<16} "
+            f"{entry.worker or '':<24} {entry.details or ''}"
         )
+
+
+class ProgressBar:
+    """A click progress bar, shown once the work knows how much there is."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.done = 0
+        self._bar: Any = None
+
+    def expect(self, total: int) -> None:
+        if total:
+            self._bar = click.progressbar(length=total, label=self.label, file=None)
+            self._bar.__enter__()
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
 
 
 def _display(value: Any) -> str:
     text = str(value)
     return text if "\n" not in text else "\n    " + text.replace("\n", "\n    ")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)

@@ -6,18 +6,23 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask
+from flask import Flask, render_template, request
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFProtect
 
-from celery_ops.accounts import Accounts
+from celery_ops.core.errors import Denied, Unavailable
 from celery_ops.dashboard import auth
 from celery_ops.dashboard.api import api
+from celery_ops.dashboard.api import error as api_error
 from celery_ops.dashboard.pages import HomeView, add_views
 from celery_ops.extension import CeleryOps, init_app
+from celery_ops.operations import Actor
 
 logger = logging.getLogger("celery_ops.dashboard")
+
+#: Who creates the first admin, in the audit log.
+DASHBOARD = Actor.system("dashboard")
 
 
 def create_app(celery_app: Any, **config: Any) -> Flask:
@@ -28,7 +33,7 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
     and prints it once: the dashboard never runs without authentication.
     """
     ops = init_app(celery_app)
-    ops.store.ensure_schema(ops.config.create_schema)
+    ops.operations(DASHBOARD).maintenance.ensure_schema()
     app = Flask("celery_ops.dashboard")
     secret = ops.config.dashboard_secret_key
     if not secret and "SECRET_KEY" not in config:
@@ -60,7 +65,7 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
         index_view=HomeView(name="Home", url="/"),
     )
     add_views(admin)
-    _announce_first_admin(app)
+    _announce_first_admin(ops)
     ops.start_reaper()
     return app
 
@@ -72,7 +77,7 @@ def register_views(admin: Admin, celery_app: Any) -> None:
     and CSRF protection (Flask-WTF's CSRFProtect) like any app taking form posts.
     """
     ops = init_app(celery_app)
-    ops.store.ensure_schema(ops.config.create_schema)
+    ops.operations(DASHBOARD).maintenance.ensure_schema()
     assert admin.app is not None, "create the Admin with your Flask app first"
     _attach(admin.app, ops)
     auth.install(admin.app)
@@ -81,11 +86,22 @@ def register_views(admin: Admin, celery_app: Any) -> None:
 
 def _attach(app: Flask, ops: CeleryOps) -> None:
     app.extensions["celery_ops"] = ops
-    app.extensions["celery_ops_accounts"] = Accounts(ops.store.accounts)
+
+    @app.errorhandler(Denied)
+    def _denied(exc: Denied) -> Any:
+        if request.path.startswith("/api/"):
+            return api_error(403, "forbidden", str(exc))
+        return render_template("celery_ops/forbidden.html", reason=str(exc)), 403
+
+    @app.errorhandler(Unavailable)
+    def _unavailable(exc: Unavailable) -> Any:
+        if request.path.startswith("/api/"):
+            return api_error(503, "unavailable", str(exc))
+        return render_template("celery_ops/unavailable.html", reason=str(exc)), 503
 
 
-def _announce_first_admin(app: Flask) -> None:
-    password = app.extensions["celery_ops_accounts"].ensure_first_admin()
+def _announce_first_admin(ops: CeleryOps) -> None:
+    password = ops.operations(DASHBOARD).accounts.ensure_first_admin()
     if password:
         # On the console, once: it is stored only as a hash.
         print(

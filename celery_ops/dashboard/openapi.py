@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery_ops import lifecycle as states
+from celery_ops.core import lifecycle as states
 from celery_ops.version import __version__
 
 
@@ -21,9 +21,10 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Malformed request (the body is not JSON, or not an object)",
         401: "Not signed in: use HTTP Basic with a dashboard user",
         403: "Signed in without the role this needs (or, with a session, no CSRF token)",
-        404: "No such execution, schedule or queue",
+        404: "No such execution, schedule, queue or job",
         409: "The execution's state does not allow this",
         422: "A value the action cannot use, or an unknown task name",
+        503: "The store or the broker cannot be reached right now",
     }
     return {str(code): _json(_ref("Error"), meaning[code]) for code in (401, *codes)}
 
@@ -34,6 +35,37 @@ def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+#: Filters of GET /api/tasks that name one value.
+_NAMED_FILTERS = ("task", "queue", "worker", "schedule", "tenant", "error_type", "parent", "group",
+                  "retried_from")  # fmt: skip
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _bulk_responses() -> dict[str, Any]:
+    done = {
+        "type": "object",
+        "description": "The job ended at once: its counts (retried/cancelled/deleted, "
+        "matched, refused, errors)",
+        "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}},
+    }
+    running = {
+        "type": "object",
+        "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}},
+    }
+    return {
+        "200": _json(done, "Done"),
+        "202": _json(running, "Running in the background: GET /api/jobs/{job_id}"),
+        **_errors(400, 403, 422, 503),
+    }
+
+
+_SELECTION: dict[str, Any] = {
+    "task_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 100_000},
+    "filter": {
+        "type": "object",
+        "description": "The query parameters of GET /api/tasks (status, task, queue, ...)",
+    },
+}
 _JSON_ANY: dict[str, Any] = {}
 
 _SCHEDULE_FIELDS: dict[str, Any] = {
@@ -69,7 +101,8 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Executions, schedules and operator actions of one Celery app. "
             "Every call needs a dashboard user (HTTP Basic); actions need the operator role "
-            "and are written to the audit log.",
+            "and are written to the audit log. Bodies are JSON (Content-Type: "
+            "application/json).",
         },
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
@@ -99,6 +132,57 @@ def document() -> dict[str, Any]:
                     "description": "A row of celery_ops_schedules (see docs/scheduling.md)",
                     "properties": {"name": {"type": "string"}, "kind": {"type": "string"}},
                 },
+                "Selection": {
+                    "type": "object",
+                    "description": "Either task_ids or filter",
+                    "properties": _SELECTION,
+                },
+                "CancelSelection": {
+                    "type": "object",
+                    "description": "Either task_ids or filter; terminate running ones if asked",
+                    "properties": {**_SELECTION, "terminate": {"type": "boolean"}},
+                },
+                "PurgeSelection": {
+                    "type": "object",
+                    "description": "One of task_ids, filter, or older_than (with status)",
+                    "properties": {
+                        **_SELECTION,
+                        "older_than": {"type": "string", "example": "7d"},
+                        "status": {
+                            "oneOf": [
+                                {"type": "string"},
+                                {"type": "array", "items": {"type": "string"}},
+                            ]
+                        },
+                    },
+                },
+                "Job": {
+                    "type": "object",
+                    "required": ["id", "action", "status", "done", "total", "result"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "action": {"type": "string"},
+                        "status": {
+                            "type": "string",
+                            "enum": ["queued", "running", "done", "failed"],
+                        },
+                        "done": {"type": "integer"},
+                        "total": {"type": "integer", "nullable": True},
+                        "result": {"type": "object", "nullable": True},
+                    },
+                },
+                "AuditEntry": {
+                    "type": "object",
+                    "required": ["at", "actor", "action", "targets", "outcome", "detail"],
+                    "properties": {
+                        "at": {"type": "string", "format": "date-time"},
+                        "actor": {"type": "string"},
+                        "action": {"type": "string"},
+                        "targets": {},
+                        "outcome": {"type": "string"},
+                        "detail": {"type": "string", "nullable": True},
+                    },
+                },
             },
         },
         "security": [{"basic": []}],
@@ -125,12 +209,12 @@ def _paths() -> dict[str, Any]:
             "in": "query",
             "schema": {"type": "string", "enum": list(states.ALL_STATUSES)},
         },
-        {"name": "task", "in": "query", "schema": {"type": "string"}},
-        {"name": "queue", "in": "query", "schema": {"type": "string"}},
+        *({"name": name, "in": "query", "schema": {"type": "string"}} for name in _NAMED_FILTERS),
         {
             "name": "search",
             "in": "query",
-            "description": "text the shown arguments contain (3+ characters)",
+            "description": "text the shown arguments contain (3+ characters); `text` is "
+            "accepted as another name for it",
             "schema": {"type": "string"},
         },
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
@@ -140,6 +224,13 @@ def _paths() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "items": {"type": "array", "items": _ref("Execution")},
+            "next_cursor": {"type": "integer", "nullable": True},
+        },
+    }
+    audit_page = {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref("AuditEntry")},
             "next_cursor": {"type": "integer", "nullable": True},
         },
     }
@@ -210,31 +301,54 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/tasks/retry": {
+            "post": {
+                "summary": "Retry a selection, or everything a filter matches",
+                "requestBody": _body(_ref("Selection")),
+                "responses": _bulk_responses(),
+            }
+        },
+        "/api/tasks/cancel": {
+            "post": {
+                "summary": "Cancel (or terminate) a selection, or everything a filter matches",
+                "requestBody": _body(_ref("CancelSelection")),
+                "responses": _bulk_responses(),
+            }
+        },
         "/api/purge": {
             "post": {
-                "summary": "Delete execution records (and their timelines)",
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "required": ["older_than"],
-                        "properties": {
-                            "status": {
-                                "oneOf": [
-                                    {"type": "string"},
-                                    {"type": "array", "items": {"type": "string"}},
-                                ]
-                            },
-                            "older_than": {"type": "string", "example": "7d"},
-                        },
-                    }
-                ),
-                "responses": {
-                    "200": _json(
-                        {"type": "object", "properties": {"deleted": {"type": "integer"}}},
-                        "How many were deleted",
+                "summary": "Delete execution records (and their timelines): a selection, what "
+                "a filter matches, or those older_than a duration",
+                "requestBody": _body(_ref("PurgeSelection")),
+                "responses": _bulk_responses(),
+            }
+        },
+        "/api/jobs/{job_id}": {
+            "get": {
+                "summary": "A background job: status, progress, result",
+                "parameters": [_JOB_ID],
+                "responses": {"200": _json(_ref("Job"), "The job"), **_errors(403, 404)},
+            }
+        },
+        "/api/audit": {
+            "get": {
+                "summary": "The audit log, newest first (admin role)",
+                "parameters": [
+                    *(
+                        {"name": name, "in": "query", "schema": {"type": "string"}}
+                        for name in ("actor", "action")
                     ),
-                    **_errors(400, 403, 422),
-                },
+                    *(
+                        {
+                            "name": name,
+                            "in": "query",
+                            "schema": {"type": "string", "format": "date-time"},
+                        }
+                        for name in ("since", "until")
+                    ),
+                    *page_params,
+                ],
+                "responses": {"200": _json(audit_page, "A page"), **_errors(403, 422)},
             }
         },
         "/api/queues/{name}/stats": {

@@ -12,7 +12,7 @@ from celery_ops.signals.tasks import TaskSignalHandlers
 from celery_ops.signals.worker import WorkerSignalHandlers
 
 if TYPE_CHECKING:
-    from celery_ops.extension import CeleryOps
+    from celery_ops.signals.host import RecordingHost
 
 TASK_SIGNALS = (
     "task_received",
@@ -34,7 +34,7 @@ WORKER_SIGNALS = (
 )
 
 
-def connect(ops: CeleryOps) -> None:
+def connect(ops: RecordingHost) -> None:
     """Connect the handlers of ``ops.app``; every handler ignores other apps' signals.
 
     What the app sends is recorded by its wrapped ``send_task_message``

@@ -22,26 +22,26 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from celery_ops import lifecycle as states
-from celery_ops.events import ExecutionEvent
-from celery_ops.headers import (
+from celery_ops.core import lifecycle as states
+from celery_ops.recording.events import ExecutionEvent
+from celery_ops.recording.headers import (
     MESSAGE_COLUMNS,
     RETRIED_FROM_HEADER,
     SENT_AT_HEADER,
     header_columns,
 )
-from celery_ops.payload import Arguments, text_or_none
+from celery_ops.recording.payload import Arguments, text_or_none
 from celery_ops.signals.guard import never_raises
 
 if TYPE_CHECKING:
     from celery import Celery
 
-    from celery_ops.extension import CeleryOps
+    from celery_ops.signals.host import RecordingHost
 
 SendTaskMessage = Callable[..., Any]
 
 
-def record_sent_messages(ops: CeleryOps) -> None:
+def record_sent_messages(ops: RecordingHost) -> None:
     """Make ``ops.app`` record every task message it sends."""
     amqp = ops.app.amqp
     create_sender = _sender_factory(amqp)

@@ -1,4 +1,5 @@
-"""A worker's task signals -> :class:`~celery_ops.events.ExecutionEvent`. Only enqueue, never wait.
+"""A worker's task signals -> :class:`~celery_ops.recording.events.ExecutionEvent`; only
+enqueue, never wait.
 
 Two kinds of process send these: the worker's main process (received, revoked, rejected,
 unknown, and failures it detects itself such as a hard time limit) and the pool processes
@@ -13,21 +14,21 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from celery_ops import lifecycle as states
-from celery_ops.batching import to_datetime
-from celery_ops.events import ExecutionEvent
-from celery_ops.headers import SENT_AT_HEADER, header_columns
-from celery_ops.payload import Arguments, describe_exception, text_or_none
-from celery_ops.signals.handoff import RECEIVED_AT_FIELD
+from celery_ops.core import lifecycle as states
+from celery_ops.core.clock import to_instant
+from celery_ops.recording.events import ExecutionEvent
+from celery_ops.recording.handoff import RECEIVED_AT_FIELD
+from celery_ops.recording.headers import SENT_AT_HEADER, header_columns
+from celery_ops.recording.payload import Arguments, describe_exception, text_or_none
 
 if TYPE_CHECKING:
-    from celery_ops.extension import CeleryOps
+    from celery_ops.signals.host import RecordingHost
 
 
 class TaskSignalHandlers:
     """The handlers of one Celery app, bound to its :class:`CeleryOps`."""
 
-    def __init__(self, ops: CeleryOps) -> None:
+    def __init__(self, ops: RecordingHost) -> None:
         self.ops = ops
         self.app = ops.app
         # task id -> (perf_counter at start, peak RSS in KiB at start), in the running process.
@@ -45,7 +46,7 @@ class TaskSignalHandlers:
     def task_received(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app or request is None:
             return
-        # Recorded later by whichever process it concerns: see celery_ops.signals.handoff.
+        # Recorded later by whichever process it concerns: see celery_ops.recording.handoff.
         self.ops.received_handoff.hold(request, time.time())
 
     def task_revoked(
@@ -431,7 +432,10 @@ def _wait_ms(request: Any, started: float) -> float | None:
     ready_at = float(sent_at)
     eta = getattr(request, "eta", None)
     if eta:
-        eta_at = to_datetime(eta)
+        try:
+            eta_at = to_instant(eta)
+        except (TypeError, ValueError, OverflowError):
+            eta_at = None  # a malformed eta must not cost the task its start record
         if eta_at is not None:
             ready_at = max(ready_at, eta_at.timestamp())
     return max(0.0, (started - ready_at) * 1000.0)

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 import celery
 from celery.worker import state as worker_state
 
-from celery_ops.events import DefinitionReport, WorkerReport
-from celery_ops.payload import text_or_none
+from celery_ops.recording.events import DefinitionReport, WorkerReport
+from celery_ops.recording.payload import text_or_none
 from celery_ops.version import __version__
 
 if TYPE_CHECKING:
-    from celery_ops.extension import CeleryOps
+    from celery_ops.signals.host import RecordingHost
 
 logger = logging.getLogger("celery_ops.signals")
 
 
 class WorkerSignalHandlers:
-    def __init__(self, ops: CeleryOps) -> None:
+    def __init__(self, ops: RecordingHost) -> None:
         self.ops = ops
         self.app = ops.app
         self._started_at: float | None = None

@@ -1,7 +1,32 @@
-"""The store: SQLAlchemy models, migrations and every query celery-ops runs."""
+"""The store: SQLAlchemy models, migrations and every query celery-ops runs.
 
-from celery_ops.store.database import RecordBatch, Store, WorkerState
+Nothing outside this package imports SQLAlchemy, and nothing here imports Celery, Flask or
+click. Every failure leaves it as one of the errors of :mod:`celery_ops.store.errors`.
+"""
+
+from celery_ops.store.database import RecordBatch, Store, WorkerState, redact_url
+from celery_ops.store.errors import (
+    Duplicate,
+    NotFound,
+    RowRejected,
+    SchemaError,
+    StoreError,
+    StoreUnavailable,
+)
 from celery_ops.store.maintenance import ReapResult
-from celery_ops.store.schema import SchemaError, SchemaState
+from celery_ops.store.schema import SchemaState
 
-__all__ = ["ReapResult", "RecordBatch", "SchemaError", "SchemaState", "Store", "WorkerState"]
+__all__ = [
+    "Duplicate",
+    "NotFound",
+    "ReapResult",
+    "RecordBatch",
+    "RowRejected",
+    "SchemaError",
+    "SchemaState",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "WorkerState",
+    "redact_url",
+]

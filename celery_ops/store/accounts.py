@@ -1,4 +1,4 @@
-"""Dashboard users and the audit log: every query the dashboard's access control makes."""
+"""Dashboard users: every query sign-in and user management make."""
 
 from __future__ import annotations
 
@@ -6,43 +6,50 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from celery_ops.store.models import audit_log, users
-
-
-class DuplicateUser(ValueError):
-    """A user with this name already exists."""
+from celery_ops.core.records import AuditEntry, User
+from celery_ops.store.audit import insert_entry
+from celery_ops.store.errors import Duplicate, NotFound, translated
+from celery_ops.store.models import users
 
 
 class AccountStore:
-    """The users and audit tables of one database; each method is one short transaction."""
+    """The users table of one database; each method is one short transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    # Users
-
-    def user(self, username: str) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
+    def user(self, username: str) -> User | None:
+        with translated(), self.engine.connect() as connection:
             row = connection.execute(select(users).where(users.c.username == username)).first()
-            return dict(row._mapping) if row is not None else None
+            return User(**row._mapping) if row is not None else None
 
-    def user_by_id(self, user_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
+    def user_by_id(self, user_id: int) -> User | None:
+        with translated(), self.engine.connect() as connection:
             row = connection.execute(select(users).where(users.c.id == user_id)).first()
-            return dict(row._mapping) if row is not None else None
+            return User(**row._mapping) if row is not None else None
 
-    def users(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+    def users(self) -> list[User]:
+        with translated(), self.engine.connect() as connection:
             query = select(users).order_by(users.c.username)
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return [User(**row._mapping) for row in connection.execute(query)]
 
     def count_users(self) -> int:
-        with self.engine.connect() as connection:
+        with translated(), self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(users)).scalar_one())
 
-    def add_user(self, username: str, password_hash: str, role: str, at: datetime) -> None:
+    def add_user(
+        self,
+        username: str,
+        password_hash: str,
+        role: str,
+        at: datetime,
+        audit: AuditEntry | None = None,
+        only_if_none: bool = False,
+    ) -> bool:
+        """Add a user (and its audit entry, in the same transaction); :class:`Duplicate`
+        when the name is taken. With ``only_if_none``, only while there is no user at all,
+        and False when someone else was first."""
         row = {
             "username": username,
             "password_hash": password_hash,
@@ -52,39 +59,32 @@ class AccountStore:
             "updated_at": at,
         }
         try:
-            with self.engine.begin() as connection:
+            duplicate = f"a user named {username!r} already exists"
+            with translated(duplicate), self.engine.begin() as connection:
+                if (
+                    only_if_none
+                    and connection.execute(select(func.count()).select_from(users)).scalar_one()
+                ):
+                    return False
                 connection.execute(insert(users), row)
-        except IntegrityError as exc:
-            raise DuplicateUser(username) from exc
-
-    def add_first_user(self, username: str, password_hash: str, role: str, at: datetime) -> bool:
-        """Add a user only while there is none; False when someone else was first."""
-        with self.engine.begin() as connection:
-            if connection.execute(select(func.count()).select_from(users)).scalar_one():
-                return False
-        try:
-            self.add_user(username, password_hash, role, at)
-        except DuplicateUser:
-            return False
+                if audit is not None:
+                    insert_entry(connection, audit)
+        except Duplicate:
+            if only_if_none:
+                return False  # another process created the first user at the same moment
+            raise
         return True
 
-    def update_user(self, username: str, values: dict[str, Any]) -> bool:
-        with self.engine.begin() as connection:
+    def update_user(
+        self, username: str, values: dict[str, Any], audit: AuditEntry | None = None
+    ) -> None:
+        """Change a user (and write its audit entry in the same transaction); NotFound when
+        there is no such user, and then nothing is written."""
+        with translated(), self.engine.begin() as connection:
             result = connection.execute(
                 update(users).where(users.c.username == username).values(**values)
             )
-            return bool(result.rowcount)
-
-    # Audit log
-
-    def audit(self, entry: dict[str, Any]) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(insert(audit_log), entry)
-
-    def audit_page(self, before_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest entries first, ``limit`` at a time before ``before_id`` (keyset paging)."""
-        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-        if before_id is not None:
-            query = query.where(audit_log.c.id < before_id)
-        with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            if not result.rowcount:
+                raise NotFound(f"no user named {username!r}")
+            if audit is not None:
+                insert_entry(connection, audit)

@@ -5,20 +5,31 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from celery_ops.lifecycle import ExecutionPatch
+from celery_ops.core.filters import ExecutionFilter
+from celery_ops.core.lifecycle import ExecutionPatch
+from celery_ops.core.records import (
+    AuditEntry,
+    Execution,
+    FailureGroup,
+    TaskDefinition,
+    TimelineEntry,
+    WorkerRecord,
+)
 from celery_ops.store import maintenance, queries, schema, writes
 from celery_ops.store.accounts import AccountStore
+from celery_ops.store.audit import AuditStore
 from celery_ops.store.engine import create_store_engine
+from celery_ops.store.errors import translated
+from celery_ops.store.jobs import JobStore
 from celery_ops.store.maintenance import ReapResult
-from celery_ops.store.models import executions
 from celery_ops.store.schedules import ScheduleStore
 
 
@@ -44,7 +55,10 @@ class RecordBatch:
 
 
 class Store:
-    """Owns the engine of one database URL; every read and write of celery-ops goes here."""
+    """Owns the engine of one database URL; every read and write of celery-ops goes here.
+
+    Every method raises :class:`~celery_ops.store.errors.StoreError` subclasses only.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -58,7 +72,7 @@ class Store:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            with self._lock:
+            with self._lock, translated():
                 if self._engine is None:
                     self._engine = create_store_engine(self.url)
         return self._engine
@@ -75,8 +89,18 @@ class Store:
 
     @property
     def accounts(self) -> AccountStore:
-        """Dashboard users and the audit log."""
+        """Dashboard users."""
         return AccountStore(self.engine)
+
+    @property
+    def audit(self) -> AuditStore:
+        """The audit log."""
+        return AuditStore(self.engine)
+
+    @property
+    def jobs(self) -> JobStore:
+        """Background jobs and their progress."""
+        return JobStore(self.engine)
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -85,19 +109,21 @@ class Store:
     # Schema
 
     def ensure_schema(self, create: bool = True) -> None:
-        schema.ensure_schema(self.engine, create)
+        with translated():
+            schema.ensure_schema(self.engine, create)
 
     def upgrade(self, revision: str = "head") -> None:
-        schema.upgrade(self.engine, revision)
+        with translated():
+            schema.upgrade(self.engine, revision)
 
     def current_revision(self) -> str | None:
-        with self.engine.connect() as connection:
+        with translated(), self.engine.connect() as connection:
             return schema.current_revision(connection)
 
     # Recorder
 
     def write(self, batch: RecordBatch) -> None:
-        with self.engine.begin() as connection:
+        with translated(), self.engine.begin() as connection:
             for worker in batch.workers:
                 writes.upsert_worker(
                     connection, worker.hostname, worker.at, worker.online, worker.values
@@ -112,82 +138,78 @@ class Store:
             if batch.dropped and batch.dropped_on:
                 writes.add_dropped_events(connection, batch.dropped_on, batch.dropped)
 
-    def reap_lost_work(self, worker_timeout: float, now: datetime | None = None) -> ReapResult:
-        with self.engine.begin() as connection:
-            return maintenance.reap_lost_work(connection, now or _utcnow(), worker_timeout)
+    def reap_lost_work(
+        self,
+        worker_timeout: float,
+        now: datetime,
+        audit: Callable[[ReapResult], AuditEntry] | None = None,
+    ) -> ReapResult:
+        with translated(), self.engine.begin() as connection:
+            return maintenance.reap_lost_work(connection, now, worker_timeout, audit)
 
     # Reads
 
-    def execution(self, task_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
+    def execution(self, task_id: str) -> Execution | None:
+        with translated(), self.engine.connect() as connection:
             return queries.get_execution(connection, task_id)
 
     def executions(
-        self, where: queries.ExecutionFilter, limit: int = 50, before_id: int | None = None
-    ) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+        self, where: ExecutionFilter, limit: int = 50, before_id: int | None = None
+    ) -> list[Execution]:
+        """Newest first, ``limit`` at a time below row id ``before_id`` (keyset paging)."""
+        with translated(), self.engine.connect() as connection:
             return queries.list_executions(connection, where, limit, before_id)
 
-    def count_executions(self, where: queries.ExecutionFilter, cap: int = 10_000) -> int:
-        with self.engine.connect() as connection:
-            return queries.count_executions_capped(connection, where, cap)
+    def count_executions(self, where: ExecutionFilter, cap: int | None = 10_000) -> int:
+        """How many executions match, counting at most ``cap`` (None: all of them)."""
+        with translated(), self.engine.connect() as connection:
+            return queries.count_executions(connection, where, cap)
 
     def failure_groups(
         self, since: datetime, limit: int = 100, sample: int = 50_000
-    ) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+    ) -> list[FailureGroup]:
+        with translated(), self.engine.connect() as connection:
             return queries.failure_groups(connection, since, limit, sample)
 
     def recent_counts(
         self, since: datetime, statuses: tuple[str, ...], sample: int = 50_000
     ) -> dict[str, dict[str, int]]:
-        with self.engine.connect() as connection:
+        with translated(), self.engine.connect() as connection:
             return queries.recent_counts(connection, since, statuses, sample)
 
-    def definitions(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+    def definitions(self) -> list[TaskDefinition]:
+        with translated(), self.engine.connect() as connection:
             return queries.list_definitions(connection)
 
-    def timeline(self, task_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+    def known_task_names(self) -> set[str]:
+        """Task names some worker has registered (``celery_ops_definitions``)."""
+        with translated(), self.engine.connect() as connection:
+            return queries.known_task_names(connection)
+
+    def timeline(self, task_id: str) -> list[TimelineEntry]:
+        with translated(), self.engine.connect() as connection:
             return queries.get_timeline(connection, task_id)
 
-    def worker(self, hostname: str) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
+    def worker(self, hostname: str) -> WorkerRecord | None:
+        with translated(), self.engine.connect() as connection:
             return queries.get_worker(connection, hostname)
 
-    def workers(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as connection:
+    def workers(self) -> list[WorkerRecord]:
+        with translated(), self.engine.connect() as connection:
             return queries.list_workers(connection)
 
     # Maintenance
 
-    def count_older_than(self, age_seconds: float, statuses: Sequence[str] | None) -> int:
-        condition = maintenance.purge_condition(_cutoff(age_seconds), statuses)
-        return maintenance.count_executions(self.engine, condition)
-
-    def purge_matching(
+    def purge(
         self,
-        where: queries.ExecutionFilter | None = None,
-        task_ids: Sequence[str] | None = None,
-        chunk_size: int = 1000,
-    ) -> int:
-        """Delete the executions matching ``where`` (or with these ids), with timelines."""
-        condition = queries.filter_condition(
-            where or queries.ExecutionFilter(), self.engine.dialect.name
-        )
-        if task_ids is not None:
-            condition = and_(condition, executions.c.task_id.in_(list(task_ids)))
-        return maintenance.purge_executions(self.engine, condition, chunk_size, None)
-
-    def purge_older_than(
-        self,
-        age_seconds: float,
-        statuses: Sequence[str] | None,
+        where: ExecutionFilter,
         chunk_size: int = 1000,
         on_chunk: Callable[[int], None] | None = None,
     ) -> int:
-        condition = maintenance.purge_condition(_cutoff(age_seconds), statuses)
+        """Delete the executions matching ``where``, with their timelines, ``chunk_size``
+        per transaction; ``on_chunk`` hears of each chunk deleted."""
+        with translated():
+            condition = queries.filter_condition(where, self.engine.dialect.name)
         return maintenance.purge_executions(self.engine, condition, chunk_size, on_chunk)
 
 
@@ -205,11 +227,3 @@ def _after_fork(ref: weakref.ref[Store]) -> None:
         store._lock = threading.Lock()
         if store._engine is not None:
             store._engine.dispose(close=False)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _cutoff(age_seconds: float) -> datetime:
-    return _utcnow() - timedelta(seconds=age_seconds)

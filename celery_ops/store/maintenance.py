@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, or_, select, update
 
+from celery_ops.core.records import AuditEntry
+from celery_ops.store.audit import insert_entry
+from celery_ops.store.errors import translated
 from celery_ops.store.models import execution_events, executions, search_text, workers
 from celery_ops.store.writes import mark_lost
 
@@ -17,12 +20,22 @@ class ReapResult:
     workers_offline: int
     executions_lost: int
 
+    @property
+    def changed(self) -> bool:
+        return bool(self.workers_offline or self.executions_lost)
 
-def reap_lost_work(connection: Connection, now: datetime, worker_timeout: float) -> ReapResult:
+
+def reap_lost_work(
+    connection: Connection,
+    now: datetime,
+    worker_timeout: float,
+    audit: Callable[[ReapResult], AuditEntry] | None = None,
+) -> ReapResult:
     """Workers silent for ``worker_timeout`` go offline; what they held becomes LOST.
 
     That is work they had STARTED, and work they had RECEIVED but not started (a message
-    that comes back is a redelivery, which outranks LOST and revives the row).
+    that comes back is a redelivery, which outranks LOST and revives the row). When anything
+    changed, ``audit`` gives the entry written in the same transaction.
 
     Both statements are idempotent single UPDATEs, so any number of processes may run the
     reaper at the same time.
@@ -46,23 +59,10 @@ def reap_lost_work(connection: Connection, now: datetime, worker_timeout: float)
         now,
         f"the worker stopped sending heartbeats for {worker_timeout:g}s while the task ran",
     )
-    return ReapResult(workers_offline=int(offline or 0), executions_lost=lost)
-
-
-def purge_condition(older_than: datetime, statuses: Sequence[str] | None) -> ColumnElement[bool]:
-    condition = executions.c.status_at < older_than
-    if statuses:
-        condition = and_(condition, executions.c.status.in_(list(statuses)))
-    return condition
-
-
-def count_executions(engine: Engine, condition: ColumnElement[bool]) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(func.count()).select_from(executions).where(condition)
-            ).scalar_one()
-        )
+    result = ReapResult(workers_offline=int(offline or 0), executions_lost=lost)
+    if audit is not None and result.changed:
+        insert_entry(connection, audit(result))
+    return result
 
 
 def purge_executions(
@@ -77,7 +77,7 @@ def purge_executions(
     """
     deleted = 0
     while True:
-        with engine.begin() as connection:
+        with translated(), engine.begin() as connection:
             chunk = connection.execute(
                 select(executions.c.id, executions.c.task_id)
                 .where(condition)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     Index,
@@ -84,7 +85,7 @@ class Execution(Base):
     eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str | None] = mapped_column(String(16))
-    # attempt * 10 + rank of the newest status: see celery_ops.lifecycle.
+    # attempt * 10 + rank of the newest status: see celery_ops.core.lifecycle.
     progress: Mapped[int] = mapped_column(Integer, default=-1)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -167,7 +168,7 @@ class TaskDefinition(Base):
 
 
 class Schedule(Base):
-    """A periodic or one-off task that beat sends; edited live through celery_ops.beat."""
+    """A periodic or one-off task that beat sends; edited live through the operations layer."""
 
     __tablename__ = "celery_ops_schedules"
     # Beat's only query per tick: enabled rows by due time.
@@ -256,22 +257,49 @@ class User(Base):
 
 
 class AuditEntry(Base):
-    """Who did what, when, to which targets, and how it ended: one row per action."""
+    """Who did what, when, to which targets, and how it ended: one row per operation."""
 
     __tablename__ = "celery_ops_audit_log"
-    __table_args__ = (Index(None, "at"), Index(None, "username", "at"), TABLE_OPTIONS)
+    # Read newest first by id, optionally for one actor or one action.
+    __table_args__ = (
+        Index(None, "at"),
+        Index(None, "actor", "id"),
+        Index(None, "action", "id"),
+        TABLE_OPTIONS,
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    username: Mapped[str | None] = mapped_column(String(150))
+    # A user's name, or the product's own actor: cli:<os user>@<host>, system:<component>...
+    actor: Mapped[str] = mapped_column(NAME)
     role: Mapped[str | None] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(64))
-    # JSON: the task ids, schedule names or filter the action applied to.
+    # JSON: the task ids, schedule names, filter or counts the operation applied to.
     targets: Mapped[str | None] = mapped_column(LongText)
-    # "ok", "failed" or "denied".
+    # "ok", "denied", "failed", "partial", or "accepted" while a background job runs.
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class Job(Base):
+    """A long operation (bulk retry, cancel, purge) run in the background, and its progress."""
+
+    __tablename__ = "celery_ops_jobs"
+    __table_args__ = (Index(None, "status", "updated_at"), TABLE_OPTIONS)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(NAME)
+    # queued, running, done or failed.
+    status: Mapped[str] = mapped_column(String(16))
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    # JSON: the counts when it ended.
+    result: Mapped[str | None] = mapped_column(Text)
+    audit_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SearchText(Base):
@@ -298,4 +326,5 @@ schedules = cast(Table, Schedule.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
 users = cast(Table, User.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
+jobs = cast(Table, Job.__table__)
 search_text = cast(Table, SearchText.__table__)

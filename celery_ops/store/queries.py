@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    RowMapping,
     Select,
     and_,
     func,
@@ -18,6 +19,14 @@ from sqlalchemy import (
     true,
 )
 
+from celery_ops.core.filters import ExecutionFilter
+from celery_ops.core.records import (
+    Execution,
+    FailureGroup,
+    TaskDefinition,
+    TimelineEntry,
+    WorkerRecord,
+)
 from celery_ops.store.models import (
     definitions,
     execution_events,
@@ -27,57 +36,61 @@ from celery_ops.store.models import (
 )
 
 
-def get_execution(connection: Connection, task_id: str) -> dict[str, Any] | None:
+def get_execution(connection: Connection, task_id: str) -> Execution | None:
     row = connection.execute(select(executions).where(executions.c.task_id == task_id)).first()
-    return dict(row._mapping) if row is not None else None
+    return Execution(**row._mapping) if row is not None else None
 
 
-def get_timeline(connection: Connection, task_id: str) -> list[dict[str, Any]]:
+def get_timeline(connection: Connection, task_id: str) -> list[TimelineEntry]:
     rows = connection.execute(
         select(execution_events)
         .where(execution_events.c.task_id == task_id)
         .order_by(execution_events.c.at, execution_events.c.id)
     )
-    return [dict(row._mapping) for row in rows]
+    return [TimelineEntry(**row._mapping) for row in rows]
 
 
-def get_worker(connection: Connection, hostname: str) -> dict[str, Any] | None:
+def get_worker(connection: Connection, hostname: str) -> WorkerRecord | None:
     row = connection.execute(select(workers).where(workers.c.hostname == hostname)).first()
-    return dict(row._mapping) if row is not None else None
+    return _worker(row._mapping) if row is not None else None
 
 
-def list_workers(connection: Connection) -> list[dict[str, Any]]:
+def list_workers(connection: Connection) -> list[WorkerRecord]:
     """Every worker the store knows, online ones first, then by hostname."""
     online_first = (workers.c.status != "online", workers.c.hostname)
     return [
-        dict(row._mapping) for row in connection.execute(select(workers).order_by(*online_first))
+        _worker(row._mapping) for row in connection.execute(select(workers).order_by(*online_first))
     ]
 
 
-@dataclass(frozen=True)
-class ExecutionFilter:
-    """What a listing of executions is narrowed to; None means any."""
-
-    statuses: tuple[str, ...] = ()
-    task_name: str | None = None
-    queue: str | None = None
-    worker_id: str | None = None
-    schedule_name: str | None = None
-    tenant_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    parent_id: str | None = None
-    group_id: str | None = None
-    retried_from: str | None = None
-    error_type: str | None = None
-    #: Text the shown arguments contain (3 characters or more), served by the search index.
-    text: str | None = None
+def _worker(row: RowMapping) -> WorkerRecord:
+    values = dict(row)
+    values["queues"] = tuple(_json(values.get("queues"), []))
+    values["versions"] = dict(_json(values.get("versions"), {}))
+    values["tasks_processed"] = values.get("tasks_processed") or 0
+    values["events_dropped"] = values.get("events_dropped") or 0
+    return WorkerRecord(**values)
 
 
-def count_executions_capped(connection: Connection, where: ExecutionFilter, cap: int) -> int:
+def _json(text: str | None, empty: Any) -> Any:
+    """A JSON column only celery-ops writes; anything unreadable is empty."""
+    if not text:
+        return empty
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return empty
+    return value if isinstance(value, type(empty)) else empty
+
+
+def count_executions(connection: Connection, where: ExecutionFilter, cap: int | None) -> int:
     """How many executions match, counting at most ``cap`` (a bounded scan, never a full
-    COUNT(*) of a big table): ``cap`` means "that many or more"."""
+    COUNT(*) of a big table): ``cap`` means "that many or more". Without a cap (a purge
+    that shows its progress), every match is counted."""
     condition = filter_condition(where, connection.dialect.name)
+    if cap is None:
+        total = select(func.count()).select_from(executions).where(condition)
+        return int(connection.execute(total).scalar_one())
     # Newest first, though a count has no order: with LIMIT alone, PostgreSQL may plan a
     # sequential scan that expects matches spread evenly, and read 10 million old rows
     # before the last day's (2 s instead of 10 ms for "SUCCESS in the last day").
@@ -88,14 +101,14 @@ def count_executions_capped(connection: Connection, where: ExecutionFilter, cap:
 
 def list_executions(
     connection: Connection, where: ExecutionFilter, limit: int, before_id: int | None
-) -> list[dict[str, Any]]:
+) -> list[Execution]:
     """Newest first (by row id, the order the store first heard of each task), ``limit`` at a
     time below ``before_id``: keyset paging, never OFFSET or COUNT(*)."""
     condition = filter_condition(where, connection.dialect.name, LISTED_MATCHES)
     query = select(executions).where(condition).order_by(executions.c.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(executions.c.id < before_id)
-    return [dict(row._mapping) for row in connection.execute(query)]
+    return [Execution(**row._mapping) for row in connection.execute(query)]
 
 
 def filter_condition(
@@ -124,17 +137,15 @@ def filter_condition(
         conditions.append(column.status_at >= where.since)
     if where.until is not None:
         conditions.append(column.status_at < where.until)
-    if where.text:
-        conditions.append(column.task_id.in_(_search(where.text, dialect, newest_matches)))
+    if where.task_ids is not None:
+        conditions.append(column.task_id.in_(list(where.task_ids)))
+    if where.search:
+        conditions.append(column.task_id.in_(_search(where.search, dialect, newest_matches)))
     return and_(true(), *conditions)
 
 
 #: A list filtered by text looks at this many of the newest matches (on SQLite).
 LISTED_MATCHES = 10_000
-
-#: Shorter search text cannot use the trigram indexes.
-MIN_SEARCH_CHARS = 3
-
 
 #: The text search configuration of the PostgreSQL search index (no stemming, no stop words).
 WORDS: ColumnElement[Any] = literal_column("'simple'::regconfig")
@@ -175,7 +186,7 @@ def _search(text: str, dialect: str, newest_matches: int | None) -> Select[Any]:
 
 def failure_groups(
     connection: Connection, since: datetime, limit: int, sample: int
-) -> list[dict[str, Any]]:
+) -> list[FailureGroup]:
     """The latest ``sample`` failures since ``since``, grouped by task and exception type,
     latest group first. The sample bounds the work on a store with millions of failures."""
     column = executions.c
@@ -200,7 +211,7 @@ def failure_groups(
         .order_by(last_seen.desc())
         .limit(limit)
     )
-    return [dict(row._mapping) for row in connection.execute(query)]
+    return [FailureGroup(**row._mapping) for row in connection.execute(query)]
 
 
 def recent_counts(
@@ -228,6 +239,17 @@ def recent_counts(
     return counts
 
 
-def list_definitions(connection: Connection) -> list[dict[str, Any]]:
+def list_definitions(connection: Connection) -> list[TaskDefinition]:
     query = select(definitions).order_by(definitions.c.name)
-    return [dict(row._mapping) for row in connection.execute(query)]
+    found = []
+    for row in connection.execute(query):
+        values = dict(row._mapping)
+        values.pop("id")
+        values["workers"] = tuple(_json(values.get("workers"), []))
+        found.append(TaskDefinition(**values))
+    return found
+
+
+def known_task_names(connection: Connection) -> set[str]:
+    """Task names some worker has registered."""
+    return set(connection.execute(select(definitions.c.name)).scalars())

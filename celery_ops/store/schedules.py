@@ -1,8 +1,9 @@
 """Schedules and their runs: every query beat and the schedule write path make.
 
-Rows travel as plain dicts keyed by column name; what the values mean is ``celery_ops.beat``'s
-business. The one rule kept here is the claim: a due time is fired by the beat whose insert
-of ``(schedule_id, due_at)`` into the runs table succeeded, and by no one else.
+Rows come back as :class:`~celery_ops.core.records.ScheduleRow` with their JSON columns as
+text; what the values mean is ``celery_ops.scheduling``'s business. The one rule kept here is the
+claim: a due time is fired by the beat whose insert of ``(schedule_id, due_at)`` into the
+runs table succeeded, and by no one else.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
-from celery_ops.store.models import definitions, executions, schedule_runs, schedules
+from celery_ops.core.records import AuditEntry, ScheduleRow, ScheduleRun
+from celery_ops.store.audit import insert_entry
+from celery_ops.store.errors import NotFound, translated
+from celery_ops.store.models import executions, schedule_runs, schedules
 
 # Keep IN lists and multi-row statements well under every backend's parameter limit.
 _CHUNK = 500
@@ -115,8 +118,15 @@ _MARK_SENT = (
 )
 
 
-class DuplicateName(ValueError):
-    """A schedule with this name already exists."""
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A due time a beat (or an operator's "run now") wants to claim."""
+
+    schedule_id: int
+    schedule_name: str
+    due_at: datetime
+    task_id: str
+    origin: str = "schedule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,45 +170,55 @@ class ScheduleStore:
             yield ScheduleStore(self.engine, connection)
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        if self._connection is None:
-            with self.engine.begin() as connection:
-                yield connection
-        else:
-            with self._connection.begin():
-                yield self._connection
+    def _begin(self, duplicate: str | None = None) -> Iterator[Connection]:
+        with translated(duplicate):
+            if self._connection is None:
+                with self.engine.begin() as connection:
+                    yield connection
+            else:
+                with self._connection.begin():
+                    yield self._connection
 
-    # The write path (celery_ops.beat.schedules)
+    # The write path (celery_ops.operations.schedules)
 
-    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert new schedules; :class:`DuplicateName` when a name is taken (none saved)."""
-        try:
-            with self._begin() as connection:
-                for chunk in _chunks(rows):
-                    connection.execute(insert(schedules), chunk)
-        except IntegrityError as exc:
-            raise DuplicateName(str(exc.orig)) from exc
+    def insert(self, rows: Sequence[dict[str, Any]], audit: AuditEntry | None = None) -> None:
+        """Insert new schedules (and the audit entry, in the same transaction);
+        :class:`Duplicate` when a name is taken, and then none is saved."""
+        with self._begin(duplicate="a schedule of that name already exists") as connection:
+            for chunk in _chunks(rows):
+                connection.execute(insert(schedules), chunk)
+            if audit is not None:
+                insert_entry(connection, audit)
 
-    def update(self, name: str, values: dict[str, Any]) -> bool:
-        with self._begin() as connection:
+    def update(self, name: str, values: dict[str, Any], audit: AuditEntry | None = None) -> None:
+        """Change a schedule (with its audit entry); :class:`NotFound` if there is none."""
+        # A rename onto a name taken is the one constraint an update can break.
+        with self._begin(duplicate="a schedule of that name already exists") as connection:
             result = connection.execute(
                 update(schedules).where(schedules.c.name == name).values(**values)
             )
-            return bool(result.rowcount)
+            if not result.rowcount:
+                raise NotFound(name)
+            if audit is not None:
+                insert_entry(connection, audit)
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, audit: AuditEntry | None = None) -> None:
+        """Delete a schedule (its runs stay); :class:`NotFound` if there is none."""
         with self._begin() as connection:
             result = connection.execute(delete(schedules).where(schedules.c.name == name))
-            return bool(result.rowcount)
+            if not result.rowcount:
+                raise NotFound(name)
+            if audit is not None:
+                insert_entry(connection, audit)
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> ScheduleRow | None:
         with self._begin() as connection:
             row = connection.execute(select(schedules).where(schedules.c.name == name)).first()
-            return dict(row._mapping) if row is not None else None
+            return ScheduleRow(**row._mapping) if row is not None else None
 
     def page(
         self, after_name: str | None = None, limit: int = 100, source: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ScheduleRow]:
         """Schedules by name, ``limit`` at a time after ``after_name`` (keyset paging)."""
         query = select(schedules).order_by(schedules.c.name).limit(limit)
         if after_name is not None:
@@ -206,19 +226,14 @@ class ScheduleStore:
         if source is not None:
             query = query.where(schedules.c.source == source)
         with self._begin() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return [ScheduleRow(**row._mapping) for row in connection.execute(query)]
 
     def names(self, source: str) -> set[str]:
         with self._begin() as connection:
             query = select(schedules.c.name).where(schedules.c.source == source)
             return set(connection.execute(query).scalars())
 
-    def known_task_names(self) -> set[str]:
-        """Task names some worker has registered (celery_ops_definitions)."""
-        with self._begin() as connection:
-            return set(connection.execute(select(definitions.c.name)).scalars())
-
-    def recent_runs(self, schedule_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    def recent_runs(self, schedule_id: int, limit: int = 10) -> list[ScheduleRun]:
         """The newest runs of a schedule with the outcome of the execution each one sent."""
         query = (
             select(
@@ -235,23 +250,23 @@ class ScheduleStore:
             .limit(limit)
         )
         with self._begin() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return [ScheduleRun(**row._mapping) for row in connection.execute(query)]
 
     # Beat
 
-    def due(self, now: datetime, limit: int) -> tuple[list[dict[str, Any]], datetime | None]:
+    def due(self, now: datetime, limit: int) -> tuple[list[ScheduleRow], datetime | None]:
         """Enabled rows due at ``now``, soonest first, and the due time of the next one.
 
         Beat's one query per tick: both halves walk the ``(enabled, next_run_at)`` index.
         """
         with self._begin() as connection:
             parameters = {"b_now": now, "b_limit": limit}
-            rows = [dict(row._mapping) for row in connection.execute(_DUE, parameters)]
-        due = sorted((r for r in rows if r["next_run_at"] <= now), key=_by_next_run)
-        following = [r["next_run_at"] for r in rows if r["next_run_at"] > now]
+            rows = [ScheduleRow(**row._mapping) for row in connection.execute(_DUE, parameters)]
+        due = sorted((r for r in rows if _next_run(r) <= now), key=_next_run)
+        following = [_next_run(r) for r in rows if _next_run(r) > now]
         return due, (following[0] if following else None)
 
-    def uncomputed(self, limit: int) -> list[dict[str, Any]]:
+    def uncomputed(self, limit: int) -> list[ScheduleRow]:
         """Enabled rows whose next due time nobody computed yet (written by plain SQL)."""
         query = (
             select(schedules)
@@ -263,19 +278,19 @@ class ScheduleStore:
             .limit(limit)
         )
         with self._begin() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return [ScheduleRow(**row._mapping) for row in connection.execute(query)]
 
     def claim(
         self,
-        runs: Sequence[dict[str, Any]],
+        runs: Sequence[NewRun],
         advances: Sequence[Advance],
         claimed_by: str,
         claimed_at: datetime,
     ) -> list[Claim]:
         """Claim due times and move their schedules on, in one transaction.
 
-        ``runs`` are candidate rows for the runs table (schedule_id, schedule_name, due_at,
-        task_id, origin); the ones another beat inserted first are left alone. The claims
+        ``runs`` are candidate rows for the runs table; the ones another beat inserted first
+        are left alone. The claims
         this beat won come back; ``advances`` then apply only where the row still holds the
         due time this beat read, so a concurrent edit or another beat's move wins.
         """
@@ -333,7 +348,7 @@ class ScheduleStore:
                 [{"b_id": i, "b_next": n, "b_enabled": e} for i, n, e in values],
             )
 
-    def stale_claims(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
+    def stale_claims(self, older_than: datetime, limit: int) -> list[ScheduleRun]:
         """Claims never marked sent nor failed: their beat died between claim and send."""
         query = (
             select(schedule_runs)
@@ -346,17 +361,17 @@ class ScheduleStore:
             .limit(limit)
         )
         with self._begin() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return [ScheduleRun(**row._mapping) for row in connection.execute(query)]
 
-    def take_over(self, run: dict[str, Any], claimed_by: str, claimed_at: datetime) -> bool:
+    def take_over(self, run: ScheduleRun, claimed_by: str, claimed_at: datetime) -> bool:
         """Claim an abandoned run for this beat; False when another beat took it first."""
         with self._begin() as connection:
             result = connection.execute(
                 update(schedule_runs)
                 .where(
-                    schedule_runs.c.id == run["id"],
-                    schedule_runs.c.claimed_by == run["claimed_by"],
-                    schedule_runs.c.claimed_at == run["claimed_at"],
+                    schedule_runs.c.id == run.id,
+                    schedule_runs.c.claimed_by == run.claimed_by,
+                    schedule_runs.c.claimed_at == run.claimed_at,
                     schedule_runs.c.sent_at.is_(None),
                 )
                 .values(claimed_by=claimed_by, claimed_at=claimed_at)
@@ -389,13 +404,24 @@ class ScheduleStore:
     def _insert_runs(
         self,
         connection: Connection,
-        runs: Sequence[dict[str, Any]],
+        runs: Sequence[NewRun],
         claimed_by: str,
         claimed_at: datetime,
     ) -> list[Claim]:
         if not runs:
             return []
-        rows = [{**run, "claimed_by": claimed_by, "claimed_at": claimed_at} for run in runs]
+        rows = [
+            {
+                "schedule_id": run.schedule_id,
+                "schedule_name": run.schedule_name,
+                "due_at": run.due_at,
+                "task_id": run.task_id,
+                "origin": run.origin,
+                "claimed_by": claimed_by,
+                "claimed_at": claimed_at,
+            }
+            for run in runs
+        ]
         statement = _claim_statement(connection.dialect.name)
         claims: list[Claim] = []
         for chunk in _chunks(rows):
@@ -462,9 +488,9 @@ def _claim_statement(dialect: str) -> Any:
     raise NotImplementedError(f"celery-ops does not support {dialect}")
 
 
-def _by_next_run(row: dict[str, Any]) -> datetime:
-    value: datetime = row["next_run_at"]
-    return value
+def _next_run(row: ScheduleRow) -> datetime:
+    assert row.next_run_at is not None  # due() reads only rows that have one
+    return row.next_run_at
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:

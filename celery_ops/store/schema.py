@@ -13,6 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 
+from celery_ops.store.errors import SchemaError
+
 VERSION_TABLE = "celery_ops_alembic_version"
 SCRIPT_LOCATION = "celery_ops.store:migrations"
 
@@ -41,10 +43,6 @@ class SchemaState(Enum):
     CURRENT = "current"
     OUTDATED = "outdated"
     AHEAD = "ahead"
-
-
-class SchemaError(RuntimeError):
-    """The database schema does not match this version of celery-ops."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from celery_ops.lifecycle import (
+from celery_ops.core.clock import to_storage
+from celery_ops.core.lifecycle import (
     COLUMN_POLICIES,
     LOST,
     REAPABLE,
@@ -41,7 +42,7 @@ SetClause = list[tuple[str, Any]]
 
 
 def upsert_executions(connection: Connection, patches: Iterable[ExecutionPatch]) -> int:
-    """Fold each patch into its row with the rules of ``celery_ops.lifecycle``.
+    """Fold each patch into its row with the rules of ``celery_ops.core.lifecycle``.
 
     A patch carries only the columns its events knew (a pool process knows nothing of the
     arguments, a producer nothing of the result), and an absent column is a no-op under every
@@ -115,7 +116,7 @@ def append_timeline(connection: Connection, rows: Sequence[dict[str, Any]]) -> N
                     (
                         row["task_id"],
                         row["event"],
-                        _naive_utc(row["at"]),
+                        to_storage(row["at"]),
                         row["worker"],
                         row["details"],
                     )
@@ -244,7 +245,7 @@ def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
 
 
 def _execution_set_clause(new: Any, columns: frozenset[str]) -> SetClause:
-    """The upsert's SET clause: ``celery_ops.lifecycle``'s folding rules, in SQL."""
+    """The upsert's SET clause: ``celery_ops.core.lifecycle``'s folding rules, in SQL."""
     t = executions.c
     # Constants inlined: executemany() cannot expand an IN list per row.
     not_terminal = and_(
@@ -428,13 +429,6 @@ def _scalar(table: Table, name: str) -> ColumnElement[Any]:
 def _one_value(values: list[Any]) -> bool:
     # count() compares in C; every value of a column has one type (batching makes sure).
     return values.count(values[0]) == len(values)
-
-
-def _naive_utc(value: Any) -> Any:
-    # What UTCDateTime does on the SQLAlchemy path: timestamps are stored as naive UTC.
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
 
 
 # Building the statement is pure Python work (the execution upsert has up to some thirty CASE

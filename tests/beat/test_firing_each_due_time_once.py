@@ -14,8 +14,8 @@ from celery import Celery
 
 import celery_ops
 from celery_ops.beat import DatabaseScheduler, ScheduleSpec
-from celery_ops.beat.timing import utcnow
-from celery_ops.headers import SCHEDULE_HEADER
+from celery_ops.recording.headers import SCHEDULE_HEADER
+from celery_ops.scheduling.timing import utcnow
 
 
 def run_for(scheduler: DatabaseScheduler, seconds: float) -> None:
@@ -58,7 +58,7 @@ class TestASingleBeat:
         beat_app.ops.recorder.flush(timeout=5)
         execution = beat_app.ops.store.execution(task_id)
         assert execution is not None
-        assert (execution["status"], execution["schedule_name"]) == ("PENDING", "linked")
+        assert (execution.status, execution.schedule_name) == ("PENDING", "linked")
 
     def test_an_edit_takes_effect_on_the_next_tick_without_a_restart(
         self, beat_app: BeatApp

@@ -12,7 +12,7 @@ from beat.conftest import BeatApp
 from celery.schedules import crontab
 
 from celery_ops.beat import ScheduleError, ScheduleNotFound, ScheduleSpec
-from celery_ops.beat.timing import utcnow
+from celery_ops.scheduling.timing import utcnow
 
 
 def count(beat_app: BeatApp) -> int:

@@ -11,8 +11,10 @@ from flask.testing import FlaskClient
 from integration.conftest import ExternalApp
 from werkzeug.test import TestResponse
 
-from celery_ops.accounts import Accounts
+from celery_ops.core.records import AuditEntry
 from celery_ops.dashboard import create_app
+from celery_ops.operations import Actor
+from celery_ops.store.audit import AuditQuery
 
 PASSWORDS = {"viewer": "viewer-password", "operator": "operator-password", "admin": "admin-pass"}
 
@@ -23,9 +25,9 @@ class Dashboard:
     def __init__(self, external: ExternalApp, **config: Any) -> None:
         self.external = external
         self.app: Flask = create_app(external.app, **config)
-        self.accounts = Accounts(external.ops.store.accounts)
+        self.accounts = external.ops.operations(Actor.system("tests")).accounts
         for role, password in PASSWORDS.items():
-            if self.accounts.store.user(role) is None:
+            if external.ops.store.accounts.user(role) is None:
                 self.accounts.add(role, password, role)
             else:  # `admin`, made with a random password by the first start
                 self.accounts.set_password(role, password)
@@ -53,8 +55,12 @@ class Dashboard:
         assert response.status_code == 302, response.text
         return client
 
-    def audit(self) -> list[dict[str, Any]]:
-        return self.accounts.store.audit_page(limit=200)
+    def audit(self) -> list[AuditEntry]:
+        """The audit log, newest first."""
+        return self.external.ops.store.audit.page(AuditQuery(limit=200))
+
+    def user(self, name: str) -> Any:
+        return self.external.ops.store.accounts.user(name)
 
 
 def csrf_token(html: str) -> str:

@@ -14,7 +14,7 @@ from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
 from sqlalchemy import text
 
-from celery_ops.beat.timing import utcnow
+from celery_ops.scheduling.timing import utcnow
 
 # How long two beats run side by side in the soak test (the issue asks for minutes).
 SOAK_SECONDS = float(os.environ.get("BEAT_SOAK_SECONDS", "120"))

@@ -97,9 +97,9 @@ class TestRetry:
         assert new["retried_from"] == failed.id
         assert new["task_name"] == "extapp.always_fails"
         assert "s3cret" in new["error_message"]  # the real argument reached the task
-        entries = [e for e in dashboard.audit() if e["action"] == "retry"]
-        assert entries[0]["username"] == "operator" and entries[0]["outcome"] == "ok"
-        assert new_id in entries[0]["targets"] and failed.id in entries[0]["targets"]
+        entries = [e for e in dashboard.audit() if e.action == "retry"]
+        assert (entries[0].actor, entries[0].outcome) == ("operator", "ok")
+        assert entries[0].targets == {"task_id": failed.id, "created": new_id}
 
     def test_an_unknown_execution_is_404(self, dashboard: Dashboard) -> None:
         missing = dashboard.api("POST", "/api/tasks/not-a-task/retry")
@@ -250,7 +250,7 @@ class TestErrors:
         response = dashboard.api(method, path, role="viewer", json=body)
         assert response.status_code == 403
         denied = dashboard.audit()[0]
-        assert (denied["username"], denied["outcome"]) == ("viewer", "denied")
+        assert (denied.actor, denied.outcome) == ("viewer", "denied")
 
     def test_the_openapi_document_describes_every_endpoint(self, dashboard: Dashboard) -> None:
         document = dashboard.api("GET", "/api/openapi.json", role="viewer").json
@@ -259,6 +259,7 @@ class TestErrors:
             "/api/tasks", "/api/tasks/dispatch", "/api/tasks/{task_id}",
             "/api/tasks/{task_id}/retry", "/api/tasks/{task_id}/cancel", "/api/purge",
             "/api/queues/{name}/stats", "/api/schedules", "/api/schedules/{name}",
-            "/api/schedules/{name}/run",
+            "/api/schedules/{name}/run", "/api/tasks/retry", "/api/tasks/cancel",
+            "/api/jobs/{job_id}", "/api/audit",
         }  # fmt: skip
         json.dumps(document)

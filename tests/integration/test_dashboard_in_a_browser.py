@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from celery_ops.accounts import Accounts
 from helpers.services import IN_CI, REDIS_BROKER, require
 from helpers.waiting import wait_for
 from helpers.workers import CELERY, CeleryProcess
 from integration.conftest import ExternalApp
-
-from celery_ops.accounts import Accounts
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "operator-password"
@@ -80,7 +79,7 @@ def _listening(port: int) -> bool:
 
 def status_of(app: ExternalApp, task_id: str) -> str | None:
     row = app.ops.store.execution(task_id)
-    return row["status"] if row else None
+    return row.status if row else None
 
 
 def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_schedule(
@@ -121,7 +120,7 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
     assert new_id != failed.id
     expect(page.locator("body")).to_contain_text("retried from")
     wait_for(lambda: status_of(app, new_id) == "FAILURE", 30, "the retry to run")
-    assert app.ops.store.execution(new_id)["retried_from"] == failed.id
+    assert app.ops.store.execution(new_id).retried_from == failed.id
 
     # Cancel a task that waits for its countdown: it never runs.
     later = app.module.add.apply_async((1, 2), countdown=12)
@@ -130,7 +129,7 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
     page.click("button[value=cancel]")
     expect(page.locator(".alert-success")).to_contain_text("Cancelled 1 execution")
     wait_for(lambda: status_of(app, later.id) == "REVOKED", 45, "the revoke")
-    assert app.ops.store.execution(later.id)["started_at"] is None
+    assert app.ops.store.execution(later.id).started_at is None
 
     # Edit a schedule: check the new timing, see its next 5 due times, save.
     page.goto(f"{base}/schedules/")

@@ -51,7 +51,7 @@ class TestSigningIn:
         assert refused.status_code == 401 and "Wrong user name or password" in refused.text
         assert client.get("/").status_code == 302
         entry = dashboard.audit()[0]
-        assert (entry["action"], entry["outcome"]) == ("login", "denied")
+        assert (entry.action, entry.outcome) == ("login", "denied")
 
     def test_the_session_cookie_is_httponly_and_samesite_lax(self, dashboard: Dashboard) -> None:
         client = dashboard.client()
@@ -76,7 +76,7 @@ class TestSigningIn:
         printed = capsys.readouterr().out
         assert "user: admin" in printed
         password = printed.split("password: ")[1].split()[0]
-        assert external.ops.store.accounts.user("admin")["role"] == "admin"
+        assert external.ops.store.accounts.user("admin").role == "admin"
         assert password not in str(external.ops.store.accounts.user("admin"))
         create_app(external.app)
         assert "password" not in capsys.readouterr().out
@@ -154,8 +154,8 @@ class TestUsersCommand:
         assert added.returncode == 0, added.stderr
         assert "added alice (operator)" in added.stdout
         row = external.ops.store.accounts.user("alice")
-        assert row is not None and row["role"] == "operator"
-        assert "correct horse" not in row["password_hash"]
+        assert row is not None and row.role == "operator"
+        assert "correct horse" not in row.password_hash
         again = external.ops_cli(
             "users", "add", "alice", "--role", "viewer", "--password-stdin", stdin="password1\n"
         )
@@ -184,7 +184,7 @@ class TestUsersPage:
                   "csrf_token": token},
         )  # fmt: skip
         assert forged.status_code == 403
-        assert dashboard.accounts.store.user("mallory") is None
+        assert dashboard.user("mallory") is None
 
         admin = dashboard.signed_in("admin")
         page = admin.get("/users/")
@@ -195,16 +195,16 @@ class TestUsersPage:
             data={"username": "dora", "password": "password1", "role": "viewer",
                   "csrf_token": token},
         )  # fmt: skip
-        assert dashboard.accounts.store.user("dora")["role"] == "viewer"
+        assert dashboard.user("dora").role == "viewer"
         admin.post(
             "/users/dora/update", data={"role": "operator", "active": "no", "csrf_token": token}
         )
-        dora = dashboard.accounts.store.user("dora")
-        assert (dora["role"], dora["active"]) == ("operator", False)
+        dora = dashboard.user("dora")
+        assert (dora.role, dora.active) == ("operator", False)
         assert dashboard.accounts.authenticate("dora", "password1") is None
         admin.post("/users/admin/update", data={"role": "viewer", "csrf_token": token})
-        assert dashboard.accounts.store.user("admin")["role"] == "admin"
-        actions = {entry["action"] for entry in dashboard.audit()}
+        assert dashboard.user("admin").role == "admin"
+        actions = {entry.action for entry in dashboard.audit()}
         assert {"user-add", "user-update"} <= actions
 
 
@@ -216,5 +216,5 @@ class TestSearch:
         assert [row["task_id"] for row in hits.json["items"]] == [sent.id]
         short = dashboard.api("GET", "/api/tasks", role="viewer", query_string={"search": "80"})
         assert short.status_code == 422
-        page = dashboard.signed_in("viewer").get("/executions/?text=acme").text
+        page = dashboard.signed_in("viewer").get("/executions/?search=acme").text
         assert sent.id in page

@@ -17,7 +17,7 @@ from celery_ops.store.models import executions
 
 def status_of(app: ExternalApp, task_id: str) -> str | None:
     row = app.ops.store.execution(task_id)
-    return row["status"] if row else None
+    return row.status if row else None
 
 
 def test_a_task_on_a_killed_worker_ends_lost(
@@ -35,9 +35,9 @@ def test_a_task_on_a_killed_worker_ends_lost(
 
     wait_for(lambda: status_of(app, running.id) == "LOST", 30, "the reaper to mark it LOST")
     row = app.ops.store.execution(running.id)
-    assert row is not None and row["error_type"] == "WorkerLost"
+    assert row is not None and row.error_type == "WorkerLost"
     worker = app.ops.store.worker(doomed.hostname)
-    assert worker is not None and worker["status"] == "offline"
+    assert worker is not None and worker.status == "offline"
 
 
 def test_an_acks_late_task_redelivered_after_a_kill_counts_a_second_attempt(
@@ -53,21 +53,21 @@ def test_an_acks_late_task_redelivered_after_a_kill_counts_a_second_attempt(
     )
     task = app.module.sleepy_acks_late.delay(4)
     row = wait_for(
-        lambda: (r := app.ops.store.execution(task.id)) and r["status"] == "STARTED" and r,
+        lambda: (r := app.ops.store.execution(task.id)) and r.status == "STARTED" and r,
         30,
         "the task to start",
     )
-    victim, survivor = (first, second) if row["worker_id"] == first.hostname else (second, first)
+    victim, survivor = (first, second) if row.worker_id == first.hostname else (second, first)
 
     victim.kill()  # RabbitMQ puts the unacknowledged message back at once
 
     row = wait_for(
-        lambda: (r := app.ops.store.execution(task.id)) and r["status"] == "SUCCESS" and r,
+        lambda: (r := app.ops.store.execution(task.id)) and r.status == "SUCCESS" and r,
         60,
         "the redelivered task to succeed",
     )
-    assert row["attempts"] == 2 and row["worker_id"] == survivor.hostname
-    timeline = [event["event"] for event in app.ops.store.timeline(task.id)]
+    assert row.attempts == 2 and row.worker_id == survivor.hostname
+    timeline = [event.event for event in app.ops.store.timeline(task.id)]
     assert timeline.count("started") == 2
 
 

@@ -20,7 +20,7 @@ def finished(
 
     def check() -> dict | None:
         row = app.ops.store.execution(task_id)
-        if row and row["status"] == status and (row["published_at"] or not published):
+        if row and row.status == status and (row.published_at or not published):
             return row
         return None
 
@@ -28,7 +28,7 @@ def finished(
 
 
 def events_of(app: ExternalApp, task_id: str) -> list[str]:
-    return [event["event"] for event in app.ops.store.timeline(task_id)]
+    return [event.event for event in app.ops.store.timeline(task_id)]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
@@ -52,10 +52,10 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     replaced = tasks.doubles_by_replacing_itself.delay(21)
 
     row = finished(app, ok.id, "SUCCESS")
-    assert row["result"] == "5" and row["args"] == "[2, 3]" and row["attempts"] == 1
-    assert row["started_at"] and row["completed_at"] and row["execution_time_ms"] >= 0
-    assert row["memory_usage_mb"] >= 0  # the success carries its run's figures
-    assert row["worker_id"].startswith("prefork@") and row["pid"]
+    assert row.result == "5" and row.args == "[2, 3]" and row.attempts == 1
+    assert row.started_at and row.completed_at and row.execution_time_ms >= 0
+    assert row.memory_usage_mb >= 0  # the success carries its run's figures
+    assert row.worker_id.startswith("prefork@") and row.pid
     expected = ["published", "received", "started", "succeeded"]
     wait_for(lambda: events_of(app, ok.id) == expected, 10, "the whole timeline")
     # Received by the main process (it waited past ops_received_delay), not again by the
@@ -64,36 +64,34 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     wait_for(lambda: events_of(app, waits.id) == expected, 10, "a single received entry")
 
     row = finished(app, fails.id, "FAILURE")
-    assert row["attempts"] == 3
-    assert row["error_type"] == "KeyError" and "missing-key" in row["error_message"]
-    assert "Traceback" in row["exception_trace"] and "raise KeyError" in row["exception_trace"]
+    assert row.attempts == 3
+    assert row.error_type == "KeyError" and "missing-key" in row.error_message
+    assert "Traceback" in row.exception_trace and "raise KeyError" in row.exception_trace
     timeline = wait_for(
         lambda: (t := events_of(app, fails.id)).count("retried") == 2 and t, 10, "retries"
     )
     assert timeline.count("started") == 3 and timeline[-1] == "failed"
     # After a failure, postrun adds the run's figures.
-    wait_for(
-        lambda: app.ops.store.execution(fails.id)["execution_time_ms"] is not None, 10, "figures"
-    )
+    wait_for(lambda: app.ops.store.execution(fails.id).execution_time_ms is not None, 10, "figures")
 
     row = finished(app, big.id, "SUCCESS")
-    assert row["result"] == "1048576"
-    assert "[celery-ops: truncated, 1048580 bytes in all" in row["args"]
-    assert len(row["args"].encode()) < 70_000
+    assert row.result == "1048576"
+    assert "[celery-ops: truncated, 1048580 bytes in all" in row.args
+    assert len(row.args.encode()) < 70_000
 
     row = finished(app, weird.id, "SUCCESS")
-    assert row["result"].startswith("<object object at")
+    assert row.result.startswith("<object object at")
 
     row = finished(app, unicode.id, "SUCCESS")
-    assert row["args"] == '["日本語"]' and row["kwargs"] == '{"emoji": "🎉 ünïcode"}'
+    assert row.args == '["日本語"]' and row.kwargs == '{"emoji": "🎉 ünïcode"}'
 
     # Ignore ends the run without an outcome; Task.replace() raises it, and the replacement's
     # outcome arrives under the same id.
     row = finished(app, ignored.id, "IGNORED")
-    assert row["completed_at"] is not None and row["result"] is None
+    assert row.completed_at is not None and row.result is None
     wait_for(lambda: events_of(app, ignored.id)[-1:] == ["ignored"], 10, "the ignored event")
     row = finished(app, replaced.id, "SUCCESS")
-    assert row["result"] == "42" and row["args"] == "[21]"
+    assert row.result == "42" and row.args == "[21]"
     wait_for(
         lambda: {"replaced", "ignored"} <= set(events_of(app, replaced.id)), 10, "the replacement"
     )
@@ -101,28 +99,26 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     finished(app, later.id, "RECEIVED")
     app.app.control.revoke(later.id)
     row = finished(app, later.id, "REVOKED")
-    assert row["started_at"] is None and row["revoked_at"] is not None
+    assert row.started_at is None and row.revoked_at is not None
 
     finished(app, running.id, "STARTED")
     app.app.control.revoke(running.id, terminate=True)
     row = finished(app, running.id, "REVOKED")
-    assert row["started_at"] is not None and row["error_type"] == "Terminated"
+    assert row.started_at is not None and row.error_type == "Terminated"
 
     worker = app.ops.store.worker(app.workers[0].hostname)
-    assert worker and worker["status"] == "online" and worker["pool"] == "prefork"
+    assert worker and worker.status == "online" and worker.pool == "prefork"
     stopping = app.workers[0]
     stopping.stop()
     try:
         worker = wait_for(
-            lambda: (
-                (w := app.ops.store.worker(stopping.hostname)) and w["status"] == "offline" and w
-            ),
+            lambda: (w := app.ops.store.worker(stopping.hostname)) and w.status == "offline" and w,
             20,
             "the worker to be recorded offline",
         )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nworker log:\n{stopping.log()[-3000:]}") from None
-    assert worker["tasks_processed"] >= 6
+    assert worker.tasks_processed >= 6
 
 
 @pytest.mark.parametrize("pool", ["threads", "solo"])
@@ -134,8 +130,8 @@ def test_threads_and_solo_pools_record_too(
     app.start_worker(pool, pool=pool, concurrency=2)
     ok = app.module.add.delay(1, 2)
     fails = app.module.always_fails.delay("k")
-    assert finished(app, ok.id, "SUCCESS")["result"] == "3"
-    assert finished(app, fails.id, "FAILURE")["attempts"] == 3
+    assert finished(app, ok.id, "SUCCESS").result == "3"
+    assert finished(app, fails.id, "FAILURE").attempts == 3
 
 
 def test_a_rabbitmq_broker_records_the_same(
@@ -146,9 +142,9 @@ def test_a_rabbitmq_broker_records_the_same(
     app.start_worker("rabbit", pool="prefork", concurrency=2)
     ok = app.module.add.delay(20, 22)
     fails = app.module.always_fails.delay("k")
-    assert finished(app, ok.id, "SUCCESS")["result"] == "42"
+    assert finished(app, ok.id, "SUCCESS").result == "42"
     row = finished(app, fails.id, "FAILURE")
-    assert row["attempts"] == 3 and row["queue"] == app.env["QUEUE"]
+    assert row.attempts == 3 and row.queue == app.env["QUEUE"]
 
 
 def test_a_task_sent_by_a_producer_without_celery_ops_is_recorded_by_the_worker(
@@ -162,5 +158,5 @@ def test_a_task_sent_by_a_producer_without_celery_ops_is_recorded_by_the_worker(
     plain = Celery("plain", broker=REDIS_BROKER)
     result = plain.send_task("extapp.add", (4, 5), queue=app.env["QUEUE"])
     row = finished(app, result.id, "SUCCESS", published=False)
-    assert row["args"] == "[4, 5]" and row["published_at"] is None and row["received_at"]
+    assert row.args == "[4, 5]" and row.published_at is None and row.received_at
     plain.close()

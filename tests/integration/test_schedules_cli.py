@@ -13,7 +13,7 @@ from helpers.services import REDIS_BROKER, require
 from integration.conftest import ExternalApp
 from redbeat import RedBeatSchedulerEntry
 
-from celery_ops.beat.timing import utcnow
+from celery_ops.scheduling.timing import utcnow
 
 
 @pytest.fixture
@@ -62,8 +62,8 @@ class TestManagingSchedules:
             (["--task", "extapp.add", "--cron", "* * * * *", "--tz", "Nowhere/X"], "time zone"),
             (["--task", "no.such.task", "--every", "5"], "unknown task no.such.task"),
             (["--task", "extapp.add", "--every", "5", "--args", "{not json"], "not valid JSON"),
-            (["--task", "extapp.add", "--every", "5", "--args", '{"a": 1}'], "JSON a list"),
-            (["--task", "extapp.add", "--every", "5", "--kwargs", "[1]"], "JSON an object"),
+            (["--task", "extapp.add", "--every", "5", "--args", '{"a": 1}'], "must be a JSON list"),
+            (["--task", "extapp.add", "--every", "5", "--kwargs", "[1]"], "must be a JSON object"),
             (["--task", "extapp.add", "--at", "tomorrow"], "not an ISO 8601 time"),
             (["--task", "extapp.add", "--every", "5", "--cron", "* * * * *"], "one timing"),
             (["--task", "extapp.add"], "needs a timing"),

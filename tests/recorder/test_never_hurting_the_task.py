@@ -14,9 +14,9 @@ from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
 
 import celery_ops
-from celery_ops.config import OpsConfig
-from celery_ops.events import ExecutionEvent, WorkerReport
-from celery_ops.recorder import ExecutionRecorder
+from celery_ops.recording.events import ExecutionEvent, WorkerReport
+from celery_ops.recording.recorder import ExecutionRecorder
+from celery_ops.settings import OpsConfig
 from celery_ops.store import Store
 from celery_ops.store.schema import VERSION_TABLE
 
@@ -64,7 +64,7 @@ def test_events_wait_for_the_database_and_overflow_is_counted_and_reported(
     assert store.execution("t0") is not None and store.execution("t98") is not None
     assert store.execution("t99") is None
     worker = wait_for(lambda: store.worker("w@h"), 10, "the worker row")
-    assert worker["events_dropped"] == 51
+    assert worker.events_dropped == 51
     recorder.close()
 
 
@@ -108,9 +108,7 @@ def test_only_the_app_given_to_init_app_is_recorded(tmp_path: Path) -> None:
     with start_worker(recorded, pool="solo", perform_ping_check=False):
         kept = mine.delay()
         ignored = theirs.delay()
-        wait_for(
-            lambda: (r := ops.store.execution(kept.id)) and r["status"] == "SUCCESS", 20, "mine"
-        )
+        wait_for(lambda: (r := ops.store.execution(kept.id)) and r.status == "SUCCESS", 20, "mine")
     ops.recorder.flush(5)
     assert ops.store.execution(ignored.id) is None
     ops.recorder.close()

@@ -59,7 +59,7 @@ def test_a_send_from_within_a_send_records_both_messages(tmp_path: Path) -> None
     assert ops.recorder.flush(10)
     for task_id, name in (("outer", "proj.work"), ("inner", "proj.audit")):
         row = ops.store.execution(task_id)
-        assert row is not None and (row["status"], row["task_name"]) == ("PENDING", name)
+        assert row is not None and (row.status, row.task_name) == ("PENDING", name)
     ops.recorder.close()
     app.close()
 
@@ -77,7 +77,7 @@ def test_headers_added_by_another_publish_handler_are_recorded(tmp_path: Path) -
         app.send_task("proj.work", task_id="stamped")
     assert ops.recorder.flush(10)
     row = ops.store.execution("stamped")
-    assert row is not None and row["tenant_id"] == "acme"
+    assert row is not None and row.tenant_id == "acme"
     ops.recorder.close()
     app.close()
 
@@ -91,7 +91,7 @@ def test_the_queue_recorded_is_the_queue_named_not_the_routing_key(tmp_path: Pat
     app.send_task("proj.ship", task_id="routed", queue=orders, routing_key="order.paid")
     assert ops.recorder.flush(10)
     row = ops.store.execution("routed")
-    assert row is not None and row["queue"] == orders.name
+    assert row is not None and row.queue == orders.name
     ops.recorder.close()
     app.close()
 
@@ -107,7 +107,7 @@ def test_configuration_made_after_init_app_applies_to_what_is_sent(tmp_path: Pat
     app.send_task("proj.work", task_id="late")
     assert ops.recorder.flush(10)
     row = ops.store.execution("late")
-    assert row is not None and row["queue"] == queue
+    assert row is not None and row.queue == queue
     with app.connection_for_write() as connection:
         assert connection.default_channel.client.llen(queue) == 1
         connection.default_channel.client.delete(queue)

@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from celery_ops.batching import fold_events
-from celery_ops.events import ExecutionEvent, WorkerReport
-from celery_ops.lifecycle import FINAL_ATTEMPT
-from celery_ops.payload import Arguments
+from celery_ops.core.clock import utcnow
+from celery_ops.core.lifecycle import FINAL_ATTEMPT
+from celery_ops.recording.events import ExecutionEvent, WorkerReport
+from celery_ops.recording.folding import fold_events
+from celery_ops.recording.payload import Arguments
 from celery_ops.store import RecordBatch, Store
 
 
@@ -36,9 +37,9 @@ class TestOneRowPerTaskId:
         write(store, published)
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["task_name"], row["queue"]) == ("PENDING", "app.add", "celery")
-        assert row["args"] == "[1, 2]" and row["kwargs"] == '{"z": "é"}'
-        assert row["message_args"] == "[1, 2]"
+        assert (row.status, row.task_name, row.queue) == ("PENDING", "app.add", "celery")
+        assert row.args == "[1, 2]" and row.kwargs == '{"z": "é"}'
+        assert row.message_args == "[1, 2]"
 
     def test_each_batch_upserts_the_same_row(self, store: Store) -> None:
         write(store, event("t1", "published", "PENDING", task_name="app.add"))
@@ -47,13 +48,13 @@ class TestOneRowPerTaskId:
         write(store, event("t1", "succeeded", "SUCCESS"))
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["attempts"], row["pid"], row["worker_id"]) == (
+        assert (row.status, row.attempts, row.pid, row.worker_id) == (
             "SUCCESS",
             1,
             42,
             "w@h",
         )
-        assert [e["event"] for e in store.timeline("t1")] == [
+        assert [e.event for e in store.timeline("t1")] == [
             "published",
             "received",
             "started",
@@ -70,14 +71,14 @@ class TestOneRowPerTaskId:
         write(store, started)
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["received_at"].timestamp()) == ("STARTED", 100.25)
+        assert (row.status, row.received_at.timestamp()) == ("STARTED", 100.25)
         timeline = store.timeline("t1")
-        assert [(e["event"], e["at"].timestamp(), e["worker"]) for e in timeline] == [
+        assert [(e.event, e.at.timestamp(), e.worker) for e in timeline] == [
             ("published", 100.0, None),
             ("received", 100.25, "w"),
             ("started", 100.5, "w"),
         ]
-        assert json.loads(timeline[1]["details"]) == {"attempt": 1, "status": "RECEIVED"}
+        assert json.loads(timeline[1].details) == {"attempt": 1, "status": "RECEIVED"}
 
 
 class TestWholeBatches:
@@ -110,13 +111,13 @@ class TestWholeBatches:
         store.write(fold_events(events, 65_536, True))
         published, succeeded, timed = (store.execution(t) for t in ("t0", "t1", "t2"))
         assert published is not None and succeeded is not None and timed is not None
-        assert (published["status"], published["task_name"]) == ("PENDING", "app.a")
-        assert (succeeded["status"], succeeded["pid"], succeeded["attempts"]) == ("SUCCESS", 1, 1)
-        assert succeeded["started_at"].timestamp() == at
-        assert succeeded["status_at"].timestamp() == at + 1
-        assert (timed["status"], timed["execution_time_ms"]) == (None, 2.5)
-        assert [e["event"] for e in store.timeline("t1")] == ["started", "succeeded"]
-        assert store.timeline("t1")[0]["at"].timestamp() == at
+        assert (published.status, published.task_name) == ("PENDING", "app.a")
+        assert (succeeded.status, succeeded.pid, succeeded.attempts) == ("SUCCESS", 1, 1)
+        assert succeeded.started_at.timestamp() == at
+        assert succeeded.status_at.timestamp() == at + 1
+        assert (timed.status, timed.execution_time_ms) == (None, 2.5)
+        assert [e.event for e in store.timeline("t1")] == ["started", "succeeded"]
+        assert store.timeline("t1")[0].at.timestamp() == at
 
     def test_columns_whose_values_repeat_each_other_are_each_stored_in_place(
         self, store: Store
@@ -143,16 +144,16 @@ class TestWholeBatches:
         for n in range(3):
             row = store.execution(f"r{n}")
             assert row is not None
-            assert row["published_at"].timestamp() == row["status_at"].timestamp() == at + n
-            assert (row["root_id"], row["pid"], row["execution_time_ms"]) == (
+            assert row.published_at.timestamp() == row.status_at.timestamp() == at + n
+            assert (row.root_id, row.pid, row.execution_time_ms) == (
                 f"r{n}",
                 n + 1,
                 float(n + 1),
             )
-            assert type(row["pid"]) is int and type(row["execution_time_ms"]) is float
+            assert type(row.pid) is int and type(row.execution_time_ms) is float
         s1 = store.execution("s1")
-        assert s1 is not None and s1["root_id"] == "r0"
-        assert (s1["published_at"].timestamp(), s1["status_at"].timestamp()) == (at + 9, at)
+        assert s1 is not None and s1.root_id == "r0"
+        assert (s1.published_at.timestamp(), s1.status_at.timestamp()) == (at + 9, at)
 
     def test_times_are_stored_in_utc_whatever_the_time_zone_of_the_session(
         self, database_url: str, monkeypatch: pytest.MonkeyPatch
@@ -174,9 +175,9 @@ class TestWholeBatches:
             for task_id in ("t1", "t2"):
                 row = store.execution(task_id)
                 assert row is not None
-                assert row["started_at"].timestamp() == at
-                assert row["status_at"].timestamp() == at
-                assert store.timeline(task_id)[0]["at"].timestamp() == at
+                assert row.started_at.timestamp() == at
+                assert row.status_at.timestamp() == at
+                assert store.timeline(task_id)[0].at.timestamp() == at
         finally:
             store.dispose()
             monkeypatch.undo()
@@ -196,7 +197,7 @@ class TestWholeBatches:
         wordy = event("t3", "published", "PENDING", priority="high")
         store.write(fold_events([odd, usual, wordy], 65_536, True))
         rows = [store.execution(task_id) for task_id in ("t1", "t2", "t3")]
-        assert [(r["schedule_name"], r["tenant_id"], r["priority"]) for r in rows if r] == [
+        assert [(r.schedule_name, r.tenant_id, r.priority) for r in rows if r] == [
             ("7", "{'org': 1}", 5),
             ("nightly", "acme", 3),
             (None, None, None),
@@ -208,7 +209,7 @@ class TestWholeBatches:
         write(store, published)
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["task_name"], row["eta"], row["args"]) == (
+        assert (row.status, row.task_name, row.eta, row.args) == (
             "PENDING",
             "app.add",
             None,
@@ -226,16 +227,16 @@ class TestOutOfOrderEvents:
         write(store, event("t1", "received", "RECEIVED", received_at=time.time(), worker_id="w"))
         row = store.execution("t1")
         assert row is not None
-        assert row["status"] == "SUCCESS"
+        assert row.status == "SUCCESS"
         # ...but it still fills what the row did not know yet.
-        assert row["received_at"] is not None and row["worker_id"] == "w"
+        assert row.received_at is not None and row.worker_id == "w"
 
     def test_a_late_publish_does_not_undo_failure(self, store: Store) -> None:
         write(store, event("t1", "failed", "FAILURE", error_type="KeyError"))
         write(store, event("t1", "published", "PENDING", task_name="app.x"))
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["task_name"], row["error_type"]) == (
+        assert (row.status, row.task_name, row.error_type) == (
             "FAILURE",
             "app.x",
             "KeyError",
@@ -245,7 +246,7 @@ class TestOutOfOrderEvents:
         write(store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_message="first"))
         write(store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_message="second"))
         row = store.execution("t1")
-        assert row is not None and row["error_message"] == "first"
+        assert row is not None and row.error_message == "first"
 
     def test_retries_move_forward_attempt_by_attempt(self, store: Store) -> None:
         write(store, event("t1", "started", "STARTED", 1, attempts=1))
@@ -255,10 +256,10 @@ class TestOutOfOrderEvents:
         write(store, event("t1", "retried", "RETRY", 1))
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["attempts"]) == ("STARTED", 2)
+        assert (row.status, row.attempts) == ("STARTED", 2)
         write(store, event("t1", "succeeded", "SUCCESS", 2))
         row = store.execution("t1")
-        assert row is not None and row["status"] == "SUCCESS"
+        assert row is not None and row.status == "SUCCESS"
 
     def test_a_main_process_failure_ends_any_attempt(self, store: Store) -> None:
         write(store, event("t1", "started", "STARTED", 3, attempts=1))
@@ -266,7 +267,7 @@ class TestOutOfOrderEvents:
             store, event("t1", "failed", "FAILURE", FINAL_ATTEMPT, error_type="TimeLimitExceeded")
         )
         row = store.execution("t1")
-        assert row is not None and row["status"] == "FAILURE"
+        assert row is not None and row.status == "FAILURE"
 
 
 class TestLostWork:
@@ -291,33 +292,33 @@ class TestLostWork:
         batch: RecordBatch = fold_events([WorkerReport("dead@h", long_ago, online=False)], 1, True)
         store.write(batch)
         self._start_on(store, "dead@h", long_ago)
-        result = store.reap_lost_work(worker_timeout=60)
+        result = store.reap_lost_work(60, utcnow())
         row = store.execution("t1")
         assert row is not None
-        assert row["status"] == "LOST" and result.executions_lost == 1
-        assert "heartbeat" in row["error_message"]
+        assert row.status == "LOST" and result.executions_lost == 1
+        assert "heartbeat" in row.error_message
         # Running it again (as several processes do) changes nothing more.
-        assert store.reap_lost_work(worker_timeout=60).executions_lost == 0
+        assert store.reap_lost_work(60, utcnow()).executions_lost == 0
 
     def test_a_redelivered_task_revives_a_lost_row(self, store: Store) -> None:
         long_ago = time.time() - 3600
         store.write(fold_events([WorkerReport("dead@h", long_ago, online=False)], 1, True))
         self._start_on(store, "dead@h", long_ago)
-        store.reap_lost_work(worker_timeout=60)
+        store.reap_lost_work(60, utcnow())
         write(store, event("t1", "received", "RECEIVED", 1, worker_id="alive@h"))
         write(store, event("t1", "started", "STARTED", 1, attempts=1, worker_id="alive@h"))
         row = store.execution("t1")
         assert row is not None
-        assert (row["status"], row["attempts"], row["worker_id"]) == ("STARTED", 2, "alive@h")
+        assert (row.status, row.attempts, row.worker_id) == ("STARTED", 2, "alive@h")
 
     def test_a_success_after_lost_wins(self, store: Store) -> None:
         long_ago = time.time() - 3600
         store.write(fold_events([WorkerReport("slow@h", long_ago, online=False)], 1, True))
         self._start_on(store, "slow@h", long_ago)
-        store.reap_lost_work(worker_timeout=60)
+        store.reap_lost_work(60, utcnow())
         write(store, event("t1", "succeeded", "SUCCESS", 1))
         row = store.execution("t1")
-        assert row is not None and row["status"] == "SUCCESS"
+        assert row is not None and row.status == "SUCCESS"
 
 
 class TestPayloads:
@@ -327,9 +328,9 @@ class TestPayloads:
         write(store, published)
         row = store.execution("big")
         assert row is not None
-        assert len(row["args"].encode()) < 70_000
-        assert "[celery-ops: truncated" in row["args"]
-        assert row["message_args"] is None  # too big to keep for retry, and said so by NULL
+        assert len(row.args.encode()) < 70_000
+        assert "[celery-ops: truncated" in row.args
+        assert row.message_args is None  # too big to keep for retry, and said so by NULL
 
     def test_non_ascii_and_nul_survive_every_backend(self, store: Store) -> None:
         published = event("u", "published", "PENDING")
@@ -337,7 +338,7 @@ class TestPayloads:
         write(store, published)
         row = store.execution("u")
         assert row is not None
-        assert "日本語 ünïcode 🎉" in row["args"] and "ø" in row["kwargs"]
+        assert "日本語 ünïcode 🎉" in row.args and "ø" in row.kwargs
 
 
 class TestTimelineDetails:
@@ -372,6 +373,6 @@ class TestValuesTheDatabaseWouldRefuse:
         )
         row = store.execution("t1")
         assert row is not None
-        assert len(row["tenant_id"]) == 255 and row["tenant_id"].endswith("…")
-        assert len(row["error_type"]) == 255
-        assert row["error_message"] == "bad\\u0000byte" and row["queue"] == "q\\u0000"
+        assert len(row.tenant_id) == 255 and row.tenant_id.endswith("…")
+        assert len(row.error_type) == 255
+        assert row.error_message == "bad\\u0000byte" and row.queue == "q\\u0000"

@@ -7,12 +7,13 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from celery_ops.batching import fold_events
-from celery_ops.events import ExecutionEvent
-from celery_ops.payload import Arguments
+from celery_ops.core.filters import ExecutionFilter
+from celery_ops.recording.events import ExecutionEvent
+from celery_ops.recording.folding import fold_events
+from celery_ops.recording.payload import Arguments
 from celery_ops.store import Store
 from celery_ops.store.models import executions, search_text
-from celery_ops.store.queries import ExecutionFilter, filter_condition
+from celery_ops.store.queries import filter_condition
 
 
 def published(
@@ -41,7 +42,7 @@ def searchable(store: Store) -> Store:
 
 
 def found(store: Store, text: str) -> list[str]:
-    return sorted(row["task_id"] for row in store.executions(ExecutionFilter(text=text), 10))
+    return sorted(row.task_id for row in store.executions(ExecutionFilter(search=text), 10))
 
 
 @pytest.mark.parametrize(
@@ -68,12 +69,12 @@ def test_masked_arguments_are_searched_as_shown_never_as_sent(searchable: Store)
 
 
 def test_search_combines_with_the_other_filters(searchable: Store) -> None:
-    rows = searchable.executions(ExecutionFilter(text="4711", statuses=("SUCCESS",)), 10)
+    rows = searchable.executions(ExecutionFilter(search="4711", statuses=("SUCCESS",)), 10)
     assert rows == []
 
 
 def test_purged_executions_leave_nothing_searchable_behind(searchable: Store) -> None:
-    assert searchable.purge_matching(task_ids=["invoice"]) == 1
+    assert searchable.purge(ExecutionFilter(task_ids=("invoice",))) == 1
     assert found(searchable, "4711") == []
     with searchable.engine.connect() as connection:
         left = connection.execute(select(func.count()).select_from(search_text)).scalar_one()
@@ -83,7 +84,7 @@ def test_purged_executions_leave_nothing_searchable_behind(searchable: Store) ->
 def test_postgresql_searches_through_its_index(searchable: Store) -> None:
     if searchable.engine.dialect.name != "postgresql":
         pytest.skip("the words index is PostgreSQL's")
-    where = filter_condition(ExecutionFilter(text="invoice-4711"), "postgresql")
+    where = filter_condition(ExecutionFilter(search="invoice-4711"), "postgresql")
     statement = select(executions.c.id).where(where)
     with searchable.engine.connect() as connection:
         connection.exec_driver_sql("SET enable_seqscan = off")  # the table is tiny here

@@ -6,14 +6,15 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from celery_ops.beat.firing import plan_fire
-from celery_ops.headers import SCHEDULE_HEADER
+from celery_ops.core.records import ScheduleRow
+from celery_ops.recording.headers import SCHEDULE_HEADER
+from celery_ops.scheduling.firing import plan_fire
 
 NOW = datetime(2026, 5, 4, 12, 0, 0, tzinfo=timezone.utc)
 GRACE = 60.0
 
 
-def row(**values: Any) -> dict[str, Any]:
+def row(**values: Any) -> ScheduleRow:
     base: dict[str, Any] = {
         "id": 7,
         "name": "report",
@@ -37,7 +38,7 @@ def row(**values: Any) -> dict[str, Any]:
         "next_run_at": NOW - timedelta(milliseconds=5),
         "last_run_at": None,
     }
-    return base | values
+    return ScheduleRow(**(base | values))
 
 
 def plan(values: dict[str, Any], known: bool = True) -> Any:

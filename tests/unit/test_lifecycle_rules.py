@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from celery_ops.lifecycle import ExecutionPatch, merge_patches, progress
+from celery_ops.core.lifecycle import ExecutionPatch, merge_patches, progress
 
 
 def patch(status: str | None, attempt: int = 1, **values: object) -> ExecutionPatch:

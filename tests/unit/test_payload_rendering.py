@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery.utils.saferepr import saferepr
 
-from celery_ops.payload import Arguments, render_arguments, render_value, truncate
+from celery_ops.recording.payload import Arguments, render_arguments, render_value
+from celery_ops.store.columns import truncate
 
 
 def test_short_text_is_unchanged() -> None:
@@ -64,7 +65,7 @@ def test_a_broken_repr_does_not_lose_the_record() -> None:
 def test_no_arguments_and_a_none_result_render_as_celerys_serializer_would() -> None:
     from kombu.utils.json import dumps
 
-    from celery_ops.payload import to_json
+    from celery_ops.recording.payload import to_json
 
     for value in (None, [], {}, (), [0], {"": 0}, 0, False, ""):
         assert to_json(value) == dumps(value, ensure_ascii=False)

@@ -6,7 +6,7 @@ import gc
 import weakref
 from typing import Any
 
-from celery_ops.signals.handoff import RECEIVED_AT_FIELD, ReceivedHandoff
+from celery_ops.recording.handoff import RECEIVED_AT_FIELD, ReceivedHandoff
 
 DELAY = 1.0
 

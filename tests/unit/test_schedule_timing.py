@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from celery_ops.beat.timing import Timing, TimingError, check_cron
+from celery_ops.scheduling.timing import Timing, TimingError, check_cron
 
 UTC = timezone.utc
 ROME = ZoneInfo("Europe/Rome")

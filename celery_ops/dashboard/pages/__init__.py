@@ -1,7 +1,7 @@
 """The dashboard's pages: Flask-Admin views over the store, each needing a signed-in user.
 
-They read through the store and act through :mod:`celery_ops.actions` and the schedules
-write path, like the API; none of them pages with COUNT(*) or OFFSET.
+They read and act through the operations layer, like the API; none of them pages with
+COUNT(*) or OFFSET.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from celery_ops.dashboard.pages.audit import AuditView
 from celery_ops.dashboard.pages.executions import ExecutionsView
 from celery_ops.dashboard.pages.failures import FailuresView
 from celery_ops.dashboard.pages.home import HomeView
+from celery_ops.dashboard.pages.jobs import JobsView
 from celery_ops.dashboard.pages.schedules import SchedulesView
 from celery_ops.dashboard.pages.tasks import TasksView
 from celery_ops.dashboard.pages.users import UsersView
@@ -25,6 +26,7 @@ def add_views(admin: Admin) -> None:
     admin.add_view(TasksView(name="Tasks", endpoint="tasks", url="tasks"))
     admin.add_view(AuditView(name="Audit log", endpoint="audit", url="audit"))
     admin.add_view(UsersView(name="Users", endpoint="users", url="users"))
+    admin.add_view(JobsView(name="Jobs", endpoint="jobs", url="jobs"))
 
 
 __all__ = ["HomeView", "add_views"]

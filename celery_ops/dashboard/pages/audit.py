@@ -1,27 +1,47 @@
-"""The audit log: who did what, newest first."""
+"""The audit log (admins): who did what, newest first."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import request, url_for
+from flask import flash, request, url_for
 from flask_admin import expose
 
-from celery_ops.dashboard.auth import current_account, ops
-from celery_ops.dashboard.pages.common import PAGE_SIZE, Page, int_arg
+from celery_ops.core.errors import InvalidInput
+from celery_ops.dashboard.auth import actor, door
+from celery_ops.dashboard.pages.common import PAGE_SIZE, Page, int_arg, query_params
+from celery_ops.operations import ADMIN
+from celery_ops.operations.auditlog import QUERY_KEYS
 
 
 class AuditView(Page):
+    def is_visible(self) -> bool:
+        return actor().may(ADMIN)
+
     @expose("/")  # type: ignore[untyped-decorator]
     def index(self) -> Any:
-        before = int_arg("before")
-        rows = ops().store.accounts.audit_page(before, PAGE_SIZE + 1)
-        page, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-        next_url = url_for(".index", before=page[-1]["id"]) if more and page else None
+        filters = query_params(request.args, QUERY_KEYS)
+        try:
+            page = door().audit.page(filters, PAGE_SIZE, int_arg("before"))
+        except InvalidInput as exc:
+            flash(f"This filter cannot be used: {exc}.", "error")
+            page = door().audit.page({}, PAGE_SIZE)
+        next_url = (
+            url_for(".index", before=page.next_cursor, **filters)
+            if page.next_cursor is not None
+            else None
+        )
         return self.render(
             "celery_ops/audit.html",
-            rows=page,
+            rows=page.entries,
             next_url=next_url,
-            account=current_account(),
             args=request.args,
+            targets=_targets,
         )
+
+
+def _targets(targets: Any) -> str:
+    if isinstance(targets, str):
+        return targets
+    return json.dumps(targets, default=str, ensure_ascii=False)

@@ -1,10 +1,12 @@
 """Schedules: list, create, edit (with a preview of the next due times in the row's time
-zone), enable, disable, delete and run now, all through the schedules write path."""
+zone), enable, disable, delete and run now, all through the operations layer."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
@@ -12,12 +14,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from celery_ops.accounts import OPERATOR
-from celery_ops.beat import Schedule, ScheduleError, ScheduleNotFound, ScheduleSpec
-from celery_ops.beat.definition import parse_json_argument, parse_time
-from celery_ops.beat.timing import TimingError, utcnow, zone
-from celery_ops.dashboard.auth import audit, current_account, ops
-from celery_ops.dashboard.pages.common import Page
+from celery_ops.dashboard.auth import door
+from celery_ops.dashboard.pages.common import REFUSALS, Page
+from celery_ops.scheduling.definition import Schedule
+
+#: The form's name for each kind's timing field, and the schedule field it sets.
+TIMING_FIELDS = {"cron": "cron_expression", "interval": "interval_seconds", "once": "run_at"}
+TIMING_CHANGES = {"cron": "cron", "interval": "every", "once": "at"}
 
 
 class ScheduleForm(FlaskForm):  # type: ignore[misc]
@@ -57,62 +60,54 @@ class ScheduleForm(FlaskForm):  # type: ignore[misc]
         self.options.data = json.dumps(schedule.options, ensure_ascii=False)
         self.enabled.data = schedule.enabled
 
-    def changes(self) -> dict[str, Any]:
-        """The definition as keyword changes for Schedules.add/update; ScheduleError if bad."""
+    def definition(self) -> dict[str, Any]:
+        """The whole definition as the form has it (text), for the operations layer to read:
+        an empty field clears its value."""
         kind = self.kind.data
         values: dict[str, Any] = {
-            "task": _clean(self.task.data),
-            "timezone": _clean(self.timezone.data) or None,
-            "args": parse_json_argument(self.args.data or "[]", "args", list),
-            "kwargs": parse_json_argument(self.kwargs.data or "{}", "kwargs", dict),
-            "options": parse_json_argument(self.options.data or "{}", "options", dict),
-            "queue": _clean(self.queue.data) or None,
-            "priority": _number(self.priority.data, "priority", int),
-            "max_runs": _number(self.max_runs.data, "max runs", int),
-            "start_at": _time(self.start_at.data, "start"),
-            "end_at": _time(self.end_at.data, "end"),
+            "task": self.task.data,
+            "timezone": self.timezone.data,
+            "args": self.args.data or "[]",
+            "kwargs": self.kwargs.data or "{}",
+            "options": self.options.data or "{}",
+            "queue": self.queue.data,
+            "priority": self.priority.data,
+            "max_runs": self.max_runs.data,
+            "start_at": self.start_at.data,
+            "end_at": self.end_at.data,
             "misfire": self.misfire.data,
-            "description": self.description.data or None,
+            "description": self.description.data,
             "enabled": bool(self.enabled.data),
         }
-        if kind == "cron":
-            values["cron"] = _clean(self.cron_expression.data)
-        elif kind == "interval":
-            values["every"] = _number(self.interval_seconds.data, "interval", float)
-        else:
-            values["at"] = _time(self.run_at.data, "run at")
-        if not (values.get("cron") or values.get("every") or values.get("at")):
-            raise ScheduleError(f"a {kind} schedule needs its timing filled in")
+        timing = getattr(self, TIMING_FIELDS.get(kind, "cron_expression")).data
+        values[TIMING_CHANGES.get(kind, "cron")] = timing if (timing or "").strip() else None
         return values
 
 
 class SchedulesView(Page):
     @expose("/")  # type: ignore[untyped-decorator]
     def index(self) -> Any:
-        schedules = ops().schedules
-        rows = schedules.page(request.args.get("after") or None, 200)
+        schedules = door().schedules
         return self.render(
             "celery_ops/schedules.html",
-            rows=rows,
+            rows=schedules.page(request.args.get("after") or None, 200),
             default_timezone=schedules.default_timezone,
             local=_local,
-            account=current_account(),
         )
 
     @expose("/view/<schedule_name>")  # type: ignore[untyped-decorator]
     def details(self, schedule_name: str) -> Any:
-        name = schedule_name
-        schedules = ops().schedules
+        schedules = door().schedules
         try:
-            schedule = schedules.get(name)
-        except ScheduleNotFound as exc:
+            schedule = schedules.get(schedule_name)
+        except REFUSALS as exc:
             flash(str(exc), "warning")
             return redirect(url_for(".index"))
         tz_name = schedule.timezone or schedules.default_timezone
         try:
-            upcoming = [_local(t, tz_name) for t in schedules.upcoming(name, 5)]
+            upcoming = [_local(t, tz_name) for t in schedules.upcoming(schedule_name, 5)]
             problem = None
-        except ScheduleError as exc:
+        except REFUSALS as exc:
             upcoming, problem = [], str(exc)
         return self.render(
             "celery_ops/schedule.html",
@@ -120,35 +115,31 @@ class SchedulesView(Page):
             upcoming=upcoming,
             problem=problem,
             timezone=tz_name,
-            runs=schedules.recent_runs(name, 20),
-            account=current_account(),
+            runs=schedules.recent_runs(schedule_name, 20),
         )
 
     @expose("/new", methods=["GET", "POST"])  # type: ignore[untyped-decorator]
     def create(self) -> Any:
         form = ScheduleForm()
         if request.method == "GET":
-            form.timezone.data = ops().schedules.default_timezone
+            form.timezone.data = door().schedules.default_timezone
         return self._edit(form, None)
 
     @expose("/edit/<schedule_name>", methods=["GET", "POST"])  # type: ignore[untyped-decorator]
     def edit(self, schedule_name: str) -> Any:
-        name = schedule_name
         form = ScheduleForm()
         if request.method == "GET":
             try:
-                form.fill(ops().schedules.get(name))
-            except ScheduleNotFound as exc:
+                form.fill(door().schedules.get(schedule_name))
+            except REFUSALS as exc:
                 flash(str(exc), "warning")
                 return redirect(url_for(".index"))
-        return self._edit(form, name)
+        return self._edit(form, schedule_name)
 
     @expose("/<schedule_name>/<command>", methods=["POST"])  # type: ignore[untyped-decorator]
     def command(self, schedule_name: str, command: str) -> Any:
         name = schedule_name
-        action = f"schedule-{command}"
-        self.require(OPERATOR, action, {"name": name})
-        schedules = ops().schedules
+        schedules = door().schedules
         try:
             if command == "enable":
                 schedules.enable(name)
@@ -162,11 +153,9 @@ class SchedulesView(Page):
             else:
                 flash("Unknown command.", "error")
                 return redirect(url_for(".index"))
-        except (ScheduleError, ScheduleNotFound) as exc:
-            audit(action, {"name": name}, "failed", str(exc))
+        except REFUSALS as exc:
             flash(str(exc), "error")
             return redirect(url_for(".details", schedule_name=name))
-        audit(action, {"name": name}, "ok")
         if command == "delete":
             flash(f"Deleted {name}.", "success")
             return redirect(url_for(".index"))
@@ -177,87 +166,37 @@ class SchedulesView(Page):
     def _edit(self, form: ScheduleForm, name: str | None) -> Any:
         preview: list[str] = []
         if request.method == "POST" and form.validate_on_submit():
-            action = "schedule-update" if name else "schedule-create"
-            self.require(OPERATOR, action, {"name": name or form.name.data})
+            schedules = door().schedules
+            new_name = (form.name.data or "").strip()
+            definition = form.definition()
             try:
-                changes = form.changes()
                 if request.form.get("preview"):
-                    preview = _preview(form.name.data, changes)
+                    timezone = definition.get("timezone") or schedules.default_timezone
+                    times = schedules.preview(new_name, definition)
+                    preview = [_local(t, timezone) for t in times]
                 else:
-                    saved = self._save(name, _clean(form.name.data), changes)
-                    audit(action, {"name": saved.name}, "ok")
+                    if name is None:
+                        task = definition.pop("task")
+                        saved = schedules.add(new_name, task, **definition)
+                    else:
+                        if new_name != name:
+                            definition["name"] = new_name
+                        saved = schedules.update(name, **definition)
                     flash(f"Saved {saved.name}.", "success")
                     return redirect(url_for(".details", schedule_name=saved.name))
-            except (ScheduleError, ScheduleNotFound) as exc:
-                if not request.form.get("preview"):
-                    audit(action, {"name": name or form.name.data}, "failed", str(exc))
+            except REFUSALS as exc:
                 flash(str(exc), "error")
-        return self.render(
-            "celery_ops/schedule_form.html",
-            form=form,
-            name=name,
-            preview=preview,
-            account=current_account(),
-        )
-
-    def _save(self, name: str | None, new_name: str, changes: dict[str, Any]) -> Schedule:
-        schedules = ops().schedules
-        if name is None:
-            task = changes.pop("task")
-            return schedules.add(new_name, task, **changes)
-        if new_name != name:
-            changes["name"] = new_name
-        return schedules.update(name, **_switch_kind(changes))
+        return self.render("celery_ops/schedule_form.html", form=form, name=name, preview=preview)
 
 
-def _switch_kind(changes: dict[str, Any]) -> dict[str, Any]:
-    """Changes for an update: empty optional fields clear the value, other None are unset."""
-    clearable = ("queue", "priority", "max_runs", "start_at", "end_at", "description")
-    return {k: v for k, v in changes.items() if v is not None or k in clearable}
-
-
-def _preview(name: str, changes: dict[str, Any]) -> list[str]:
-    """The next 5 due times of a definition not saved yet, in its time zone."""
-    values = dict(changes)
-    kind_values: dict[str, Any] = {}
-    if values.get("cron"):
-        kind_values = {"kind": "cron", "cron_expression": values.pop("cron")}
-    elif values.get("every"):
-        kind_values = {"kind": "interval", "interval_seconds": values.pop("every")}
-    else:
-        kind_values = {"kind": "once", "run_at": values.pop("at")}
-    spec = ScheduleSpec(name=name or "preview", **kind_values, **values).validated()
-    tz_name = spec.timezone or ops().schedules.default_timezone
-    return [_local(t, tz_name) for t in spec.timing(tz_name).upcoming(utcnow(), 5)]
-
-
-def _local(moment: Any, tz_name: str) -> str:
+def _local(moment: datetime | None, tz_name: str) -> str:
     if moment is None:
         return "—"
     try:
-        return str(moment.astimezone(zone(tz_name)).strftime("%Y-%m-%d %H:%M:%S %Z"))
-    except TimingError:
-        return str(moment.isoformat())
-
-
-def _clean(value: str | None) -> str:
-    return (value or "").strip()
+        return moment.astimezone(ZoneInfo(tz_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment.isoformat()
 
 
 def _text(value: Any) -> str:
     return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _number(raw: str | None, what: str, kind: type) -> Any:
-    text = (raw or "").strip()
-    if not text:
-        return None
-    try:
-        return kind(text)
-    except ValueError:
-        raise ScheduleError(f"{what} must be a number, got {text!r}") from None
-
-
-def _time(raw: str | None, what: str) -> Any:
-    text = (raw or "").strip()
-    return parse_time(text, what) if text else None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from flask_admin import expose
 
-from celery_ops import lifecycle as states
-from celery_ops.dashboard.auth import current_account, ops
+from celery_ops.core import lifecycle as states
+from celery_ops.dashboard.auth import door
 from celery_ops.dashboard.pages.common import Page
 
 #: Counts are taken over at most this many of the latest executions of each status.
@@ -19,9 +19,9 @@ COUNTED = (states.SUCCESS, states.FAILURE)
 class TasksView(Page):
     @expose("/")  # type: ignore[untyped-decorator]
     def index(self) -> Any:
-        store = ops().store
-        since = datetime.now(timezone.utc) - timedelta(days=1)
-        counts = store.recent_counts(since, COUNTED, SAMPLE)
+        operations = door()
+        since = operations.services.clock.now() - timedelta(days=1)
+        counts = operations.tasks.recent_counts(since, COUNTED, SAMPLE)
         sampled = [
             status
             for status in COUNTED
@@ -29,9 +29,8 @@ class TasksView(Page):
         ]
         return self.render(
             "celery_ops/tasks.html",
-            definitions=store.definitions(),
+            definitions=operations.tasks.definitions(),
             counts=counts,
             sampled=sampled,
             sample=SAMPLE,
-            account=current_account(),
         )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery_ops.payload import Arguments
+from celery_ops.recording.payload import Arguments
 
 
 class _NoResult:

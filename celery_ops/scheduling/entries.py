@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from celery.schedules import crontab, schedule, solar
 
-from celery_ops.beat.definition import SENDABLE_OPTIONS, ScheduleError, ScheduleSpec
-from celery_ops.beat.timing import CRON, INTERVAL
+from celery_ops.scheduling.definition import SENDABLE_OPTIONS, ScheduleError, ScheduleSpec
+from celery_ops.scheduling.timing import CRON, INTERVAL
 
 
 def spec_from_celery_entry(name: str, entry: Any, source: str = "config") -> ScheduleSpec:

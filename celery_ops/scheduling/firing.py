@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from celery_ops.beat.definition import ScheduleError, SendRequest, send_request, timing_of
-from celery_ops.beat.timing import MISFIRE_SKIP, ONCE, TimingError
+from celery_ops.core.records import ScheduleRow
+from celery_ops.scheduling.definition import ScheduleError, SendRequest, send_request, timing_of
+from celery_ops.scheduling.timing import MISFIRE_SKIP, ONCE, TimingError
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +27,15 @@ class FirePlan:
 
 
 def plan_fire(
-    row: dict[str, Any],
+    row: ScheduleRow,
     now: datetime,
     default_timezone: str,
     misfire_grace: float,
     task_exists: Callable[[str], bool],
 ) -> FirePlan:
     """Decide what happens to ``row``, found due (its ``next_run_at`` is at or before now)."""
-    schedule_id, name, due = row["id"], row["name"], row["next_run_at"]
+    schedule_id, name, due = row.id, row.name, row.next_run_at
+    assert due is not None, "plan_fire takes rows found due"
     try:
         timing = timing_of(row, default_timezone).validate()
     except (TimingError, TypeError, ValueError) as exc:
@@ -42,12 +43,12 @@ def plan_fire(
         return FirePlan(schedule_id, name, due, None, None, None, True, _explain(name, exc))
 
     fire_at, following = timing.next_due_after(due, now)
-    max_runs, total_runs = row.get("max_runs"), row.get("total_runs") or 0
+    max_runs, total_runs = row.max_runs, row.total_runs or 0
     if max_runs is not None and total_runs >= max_runs:
         return FirePlan(schedule_id, name, due, None, None, None, False)
     if timing.end_at is not None and fire_at > timing.end_at:
         return FirePlan(schedule_id, name, due, None, None, None, False)
-    if row.get("misfire") == MISFIRE_SKIP and (now - fire_at).total_seconds() > misfire_grace:
+    if row.misfire == MISFIRE_SKIP and (now - fire_at).total_seconds() > misfire_grace:
         return FirePlan(schedule_id, name, due, None, None, following, following is not None)
 
     try:
@@ -77,6 +78,24 @@ def plan_fire(
         None if finished else following,
         not finished,
     )
+
+
+def first_due_times(
+    rows: Sequence[ScheduleRow], now: datetime, default_timezone: str
+) -> tuple[list[tuple[int, datetime | None, bool]], dict[int, str]]:
+    """First due times of rows saved without one (written by plain SQL), as (id, due time,
+    enabled), and the rows that cannot have one, with the reason."""
+    computed: list[tuple[int, datetime | None, bool]] = []
+    errors: dict[int, str] = {}
+    for row in rows:
+        try:
+            timing = timing_of(row, default_timezone).validate()
+            first = timing.first_due(now, row.last_run_at)
+        except (TimingError, TypeError, ValueError) as exc:
+            errors[row.id] = _explain(row.name, exc)
+            continue
+        computed.append((row.id, first, first is not None))
+    return computed, errors
 
 
 def _explain(name: str, exc: BaseException) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 from celery.utils.saferepr import saferepr
 from kombu.utils.json import dumps as kombu_dumps
 
-_MARKER = " … [celery-ops: truncated, {total} bytes in all, first {kept} kept]"
+from celery_ops.store.columns import scrub, truncate
+
 # Celery's default argsrepr/kwargsrepr: what a producer sets when the user gave none.
 DEFAULT_REPR_MAXSIZE = 1024
 
@@ -27,15 +28,6 @@ class Arguments:
     kwargs: Any
     argsrepr: str | None = None
     kwargsrepr: str | None = None
-
-
-def truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` UTF-8 bytes and say so visibly."""
-    encoded = text.encode("utf-8", errors="surrogatepass")
-    if len(encoded) <= limit:
-        return text
-    kept = encoded[:limit].decode("utf-8", errors="ignore")
-    return kept + _MARKER.format(total=len(encoded), kept=len(kept.encode("utf-8")))
 
 
 def to_json(value: Any) -> str | None:
@@ -56,7 +48,7 @@ def render_value(value: Any, limit: int) -> str:
     text = to_json(value)
     if text is None:
         text = _safe_repr(value)
-    return truncate(_scrub(text), limit)
+    return truncate(scrub(text), limit)
 
 
 #: A call without arguments, in both forms (most periodic tasks, many queued ones).
@@ -82,8 +74,8 @@ def render_arguments(arguments: Arguments, limit: int, keep_message: bool) -> di
             and len(kwargs_json.encode("utf-8", errors="surrogatepass")) <= limit
         )
         if fits:
-            columns["message_args"] = _scrub(args_json or "[]")
-            columns["message_kwargs"] = _scrub(kwargs_json or "{}")
+            columns["message_args"] = scrub(args_json or "[]")
+            columns["message_kwargs"] = scrub(kwargs_json or "{}")
     return columns
 
 
@@ -107,10 +99,10 @@ def _shown(value: Any, masked: str | None, as_json: str | None, limit: int) -> s
     # A producer that did not set argsrepr still sends Celery's default saferepr of the
     # arguments; only a value that differs from it was set (masked) on purpose.
     if masked is not None and not _is_default_repr(masked, value):
-        return truncate(_scrub(str(masked)), limit)
+        return truncate(scrub(str(masked)), limit)
     if as_json is None:
         as_json = _safe_repr(value)
-    return truncate(_scrub(as_json), limit)
+    return truncate(scrub(as_json), limit)
 
 
 def _is_default_repr(shown: str, value: Any) -> bool:
@@ -136,28 +128,6 @@ def _safe_repr(value: Any) -> str:
 def text_or_none(value: Any) -> str | None:
     """A header or signal argument as text; an absent one stays absent."""
     return None if value is None else str(value)
-
-
-def clean_name(text: str, max_chars: int = 255) -> str:
-    """Storable text for a VARCHAR column: no NUL, at most ``max_chars`` characters."""
-    text = _scrub(text)
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
-
-
-def clean_text(text: str, limit: int) -> str:
-    """Storable long text: no NUL, at most ``limit`` bytes plus the truncation marker."""
-    return truncate(_scrub(text), limit)
-
-
-def _scrub(text: str) -> str:
-    # NUL bytes and lone surrogates are rejected by PostgreSQL and MariaDB text columns.
-    if "\x00" in text:
-        text = text.replace("\x00", "\\u0000")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
-    return text
 
 
 def describe_exception(exc: BaseException | None) -> tuple[str | None, str | None]:

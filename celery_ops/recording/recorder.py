@@ -18,12 +18,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
-
-from celery_ops.batching import fold_events
-from celery_ops.config import OpsConfig
-from celery_ops.events import RecorderEvent
-from celery_ops.store import SchemaError, Store
+from celery_ops.recording.events import RecorderEvent
+from celery_ops.recording.folding import fold_events
+from celery_ops.settings import OpsConfig
+from celery_ops.store import RowRejected, SchemaError, Store
 
 logger = logging.getLogger("celery_ops.recorder")
 
@@ -202,9 +200,7 @@ class ExecutionRecorder:
                 self._check_schema()
                 try:
                     self._write(taken)
-                except Exception as exc:
-                    if not _rejected_as_data(exc):
-                        raise
+                except RowRejected:
                     # The database is up but refuses something in this batch: find it and
                     # drop it alone, loudly; keep the rest.
                     self.stats.failed_writes += 1
@@ -249,16 +245,16 @@ class ExecutionRecorder:
         for index, event in enumerate(events):
             try:
                 self._write([event])
-            except Exception as exc:
-                if not _rejected_as_data(exc):
-                    raise _StoreUnreachable(events[index:]) from exc
+            except RowRejected as exc:
                 self.stats.dropped += 1
                 self._unreported_drops += 1
                 logger.error(
                     "celery-ops: the store refused an event, which is dropped: %r (%s)",
                     event,
-                    _one_line(exc),
+                    exc,
                 )
+            except Exception as exc:
+                raise _StoreUnreachable(events[index:]) from exc
 
     def ensure_schema(self) -> None:
         """Check the schema (creating it in an empty database) before anything is written;
@@ -305,13 +301,6 @@ class _StoreUnreachable(Exception):
     def __init__(self, unwritten: list[RecorderEvent]) -> None:
         super().__init__(f"{len(unwritten)} event(s) not written")
         self.unwritten = unwritten
-
-
-def _rejected_as_data(exc: Exception) -> bool:
-    """The database answered, and refused the values (not an outage, not the schema)."""
-    if isinstance(exc, DataError | IntegrityError):
-        return True
-    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from celery_ops.beat.timing import (
+from celery_ops.core.clock import as_utc, parse_instant
+from celery_ops.core.errors import InvalidInput, NotFound
+from celery_ops.core.records import ScheduleRow
+from celery_ops.recording.headers import SCHEDULE_HEADER
+from celery_ops.scheduling.timing import (
     CRON,
     INTERVAL,
     MISFIRE_ONCE,
@@ -18,7 +22,6 @@ from celery_ops.beat.timing import (
     check_cron,
     zone,
 )
-from celery_ops.headers import SCHEDULE_HEADER
 
 #: apply_async options a schedule may carry in ``options``; the rest are the row's own
 #: columns (queue, priority) or belong to the fire itself (task id, arguments, eta).
@@ -41,8 +44,15 @@ SENDABLE_OPTIONS = frozenset(
 )
 
 
-class ScheduleError(ValueError):
+class ScheduleError(InvalidInput):
     """A schedule definition celery-ops cannot save or fire; the message says what to fix."""
+
+
+class ScheduleNotFound(NotFound):
+    """No schedule has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}: see `celery -A proj ops schedules list`")
 
 
 @dataclass(frozen=True)
@@ -137,14 +147,14 @@ class Schedule(ScheduleSpec):
     updated_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Schedule:
+    def from_row(cls, row: ScheduleRow) -> Schedule:
         """Read a row leniently: a row written by plain SQL may hold anything."""
-        values = {f.name: row[f.name] for f in fields(cls) if f.name in row}
-        values["args"] = _loads_or_raw(row.get("args"), [])
-        values["kwargs"] = _loads_or_raw(row.get("kwargs"), {})
-        values["options"] = _loads_or_raw(row.get("options"), {})
-        values["misfire"] = row.get("misfire") or MISFIRE_ONCE
-        values["enabled"] = bool(row.get("enabled"))
+        values = {f.name: getattr(row, f.name) for f in fields(cls)}
+        values["args"] = _loads_or_raw(row.args, [])
+        values["kwargs"] = _loads_or_raw(row.kwargs, {})
+        values["options"] = _loads_or_raw(row.options, {})
+        values["misfire"] = row.misfire or MISFIRE_ONCE
+        values["enabled"] = bool(row.enabled)
         return cls(**values)
 
     def spec(self) -> ScheduleSpec:
@@ -158,16 +168,16 @@ class Schedule(ScheduleSpec):
         }
 
 
-def timing_of(row: dict[str, Any], default_timezone: str) -> Timing:
+def timing_of(row: ScheduleRow, default_timezone: str) -> Timing:
     """The timing of a stored row, read without decoding the rest of it (beat's hot path)."""
     return Timing(
-        kind=row["kind"],
-        cron_expression=row.get("cron_expression"),
-        timezone=row.get("timezone") or default_timezone,
-        interval_seconds=row.get("interval_seconds"),
-        run_at=row.get("run_at"),
-        start_at=row.get("start_at"),
-        end_at=row.get("end_at"),
+        kind=row.kind,
+        cron_expression=row.cron_expression,
+        timezone=row.timezone or default_timezone,
+        interval_seconds=row.interval_seconds,
+        run_at=row.run_at,
+        start_at=row.start_at,
+        end_at=row.end_at,
     )
 
 
@@ -206,13 +216,13 @@ class SendRequest:
     options: dict[str, Any]
 
 
-def send_request(row: dict[str, Any]) -> SendRequest:
+def send_request(row: ScheduleRow) -> SendRequest:
     """Decode a stored row into the message it sends, or :class:`ScheduleError` saying why
     it cannot be sent (rows may have been written by plain SQL)."""
-    name = row["name"]
-    args = _decode(row.get("args"), [], "args", name)
-    kwargs = _decode(row.get("kwargs"), {}, "kwargs", name)
-    options = _decode(row.get("options"), {}, "options", name)
+    name = row.name
+    args = _decode(row.args, [], "args", name)
+    kwargs = _decode(row.kwargs, {}, "kwargs", name)
+    options = _decode(row.options, {}, "options", name)
     if not isinstance(args, list):
         raise ScheduleError(f"schedule {name!r}: args must be a JSON list, got {args!r:.80}")
     if not isinstance(kwargs, dict):
@@ -221,41 +231,17 @@ def send_request(row: dict[str, Any]) -> SendRequest:
     headers = dict(options.pop("headers", None) or {})
     headers[SCHEDULE_HEADER] = name
     options["headers"] = headers
-    if row.get("queue"):
-        options["queue"] = row["queue"]
-    if row.get("priority") is not None:
-        options["priority"] = row["priority"]
+    if row.queue:
+        options["queue"] = row.queue
+    if row.priority is not None:
+        options["priority"] = row.priority
     expires = options.get("expires")
     if isinstance(expires, str):
         try:
-            options["expires"] = _aware(datetime.fromisoformat(expires))
-        except ValueError:
-            raise ScheduleError(f"schedule {name!r}: expires {expires!r} is not a time") from None
-    return SendRequest(task=row["task"], args=args, kwargs=kwargs, options=options)
-
-
-def parse_json_argument(text: str | None, what: str, expected: type) -> Any:
-    """``--args``/``--kwargs`` text from a user, decoded, or a :class:`ScheduleError`."""
-    if text is None:
-        return [] if expected is list else {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScheduleError(f"{what} is not valid JSON: {exc.msg} at character {exc.pos}") from None
-    if not isinstance(value, expected):
-        kind = "a list, e.g. [1, 2]" if expected is list else 'an object, e.g. {"x": 1}'
-        raise ScheduleError(f"{what} must be a JSON {kind}")
-    return value
-
-
-def parse_time(text: str, what: str) -> datetime:
-    """An ISO 8601 time from a user; without an offset it is UTC."""
-    try:
-        return _aware(datetime.fromisoformat(text.strip()))  # type: ignore[return-value]
-    except ValueError:
-        raise ScheduleError(
-            f"{what} {text!r} is not an ISO 8601 time such as 2026-12-01T09:30:00+01:00"
-        ) from None
+            options["expires"] = parse_instant(expires, "expires")
+        except ValueError as exc:
+            raise ScheduleError(f"schedule {name!r}: {exc}") from None
+    return SendRequest(task=row.task, args=args, kwargs=kwargs, options=options)
 
 
 # Internals
@@ -271,11 +257,7 @@ def _checked_cron(expression: str | None) -> str | None:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    return None if value is None else as_utc(value)
 
 
 def _json_list(value: Any, name: str) -> list[Any]:

@@ -1,0 +1,86 @@
+"""The one door: every operation of celery-ops, whoever asks (a page, the API, the command
+line, the assistant interface, the product itself).
+
+``Operations(services, actor)`` is the door opened for one actor; each of its parts checks
+the actor's role, validates what it is given, acts, and writes exactly one audit row for
+every state change. Front ends only parse and render.
+"""
+
+from __future__ import annotations
+
+from celery_ops.core.errors import (
+    Conflict,
+    Denied,
+    InvalidInput,
+    NotFound,
+    OperationError,
+    Unavailable,
+    UnknownTask,
+)
+from celery_ops.operations.accounts import AccountError, AccountOperations
+from celery_ops.operations.actors import ADMIN, OPERATOR, ROLES, VIEWER, Actor
+from celery_ops.operations.auditlog import AuditLog
+from celery_ops.operations.executions import ExecutionOperations
+from celery_ops.operations.maintenance import MaintenanceOperations
+from celery_ops.operations.queues import QueueOperations, TaskOperations, WorkerOperations
+from celery_ops.operations.schedules import ScheduleOperations
+from celery_ops.operations.services import Services
+
+
+class Operations:
+    """Every operation, for one actor."""
+
+    def __init__(self, services: Services, actor: Actor) -> None:
+        self.services = services
+        self.actor = actor
+
+    @property
+    def executions(self) -> ExecutionOperations:
+        return ExecutionOperations(self.services, self.actor)
+
+    @property
+    def schedules(self) -> ScheduleOperations:
+        return ScheduleOperations(self.services, self.actor)
+
+    @property
+    def accounts(self) -> AccountOperations:
+        return AccountOperations(self.services, self.actor)
+
+    @property
+    def queues(self) -> QueueOperations:
+        return QueueOperations(self.services, self.actor)
+
+    @property
+    def workers(self) -> WorkerOperations:
+        return WorkerOperations(self.services, self.actor)
+
+    @property
+    def tasks(self) -> TaskOperations:
+        return TaskOperations(self.services, self.actor)
+
+    @property
+    def maintenance(self) -> MaintenanceOperations:
+        return MaintenanceOperations(self.services, self.actor)
+
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.services, self.actor)
+
+
+__all__ = [
+    "ADMIN",
+    "OPERATOR",
+    "ROLES",
+    "VIEWER",
+    "AccountError",
+    "Actor",
+    "Conflict",
+    "Denied",
+    "InvalidInput",
+    "NotFound",
+    "OperationError",
+    "Operations",
+    "Services",
+    "Unavailable",
+    "UnknownTask",
+]

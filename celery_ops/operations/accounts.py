@@ -1,0 +1,225 @@
+"""Dashboard users: signing in, and (admins) adding and changing users.
+
+Sign-ins are audited: a wrong name or password as ``denied`` (without the password), a
+sign-in through the login form as ``ok``. A correct HTTP Basic call is not (every API call
+would be one); a wrong one is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from celery_ops.core.errors import Conflict, InvalidInput
+from celery_ops.core.records import User
+from celery_ops.operations.actors import ADMIN, ROLES, Actor
+from celery_ops.operations.audit import DENIED, OK
+from celery_ops.operations.errors import store_errors
+from celery_ops.operations.passwords import hash_password, verify_password
+from celery_ops.operations.requests import UserChanges, parse
+from celery_ops.operations.services import OperationGroup
+from celery_ops.store import Duplicate, NotFound
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+FIRST_ADMIN = "admin"
+#: How long, in seconds, a verified password skips the slow hash check, and for how many.
+VERIFIED_TTL = 60.0
+VERIFIED_CACHE_SIZE = 1024
+
+# Checked against when the user does not exist, so that a wrong name costs as long as a
+# wrong password and response times do not reveal which names exist.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+class AccountError(InvalidInput):
+    """A user cannot be created or changed; the message says why."""
+
+
+class VerifiedPasswords:
+    """Passwords checked recently, so that an API client sending HTTP Basic on every call
+    does not pay the slow hash on every call. Keys hold an HMAC of the password under a key
+    of this process, never the password; a changed password (a new stored hash) misses."""
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, bytes], float] = {}
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+
+    def check(self, stored: str, password: str) -> bool:
+        key = (stored, hmac.new(self._key, password.encode(), hashlib.sha256).digest())
+        now = time.monotonic()
+        if self._until.get(key, 0.0) > now:
+            return True
+        if not verify_password(stored, password):
+            return False
+        with self._lock:
+            if len(self._until) >= VERIFIED_CACHE_SIZE:
+                self._until.clear()
+            self._until[key] = now + VERIFIED_TTL
+        return True
+
+
+class AccountOperations(OperationGroup):
+    """Users of the dashboard and the API."""
+
+    # Signing in (anyone)
+
+    def authenticate(self, username: str, password: str, via: str = "form") -> User | None:
+        """The user, if the password is right; None otherwise (audited as denied).
+
+        ``via`` is ``form`` for the login page (a success is audited and sets the last
+        sign-in time) or ``basic`` for an API call with HTTP Basic.
+        """
+        store = self._services.store.accounts
+        user = None
+        if username and len(password) <= MAX_PASSWORD_LENGTH:
+            with store_errors():
+                user = store.user(username)
+        if user is None:
+            verify_password(_DUMMY_HASH, password)
+        valid = user is not None and user.active and _verified.check(user.password_hash, password)
+        targets = {"username": username[:150], "via": via}
+        audit = self._services.audit
+        if not valid or user is None:
+            detail = (
+                "wrong user name or password"
+                if user is None or user.active
+                else "user is switched off"
+            )
+            audit.write(audit.entry(self.actor, "login", targets, DENIED, detail))
+            return None
+        if via == "form":
+            actor = Actor.user(user, self.actor.remote_addr)
+            entry = audit.entry(actor, "login", targets, OK)
+            with store_errors():
+                store.update_user(user.username, {"last_login_at": audit.clock.now()}, entry)
+        return user
+
+    def logout(self) -> None:
+        """The actor signs out (audited)."""
+        audit = self._services.audit
+        audit.write(audit.entry(self.actor, "logout", {"username": self.actor.name}, OK))
+
+    def load(self, user_id: int) -> User | None:
+        """An active user by id (a session's user), or None."""
+        with store_errors():
+            user = self._services.store.accounts.user_by_id(user_id)
+        return user if user is not None and user.active else None
+
+    # Managing users (admin)
+
+    def users(self) -> list[User]:
+        self._require(ADMIN)
+        with store_errors():
+            return self._services.store.accounts.users()
+
+    def add(self, username: str, password: str, role: str) -> User:
+        """Create a user (viewer: read; operator: also act; admin: also manage users)."""
+        username = (username or "").strip()
+        targets = {"username": username[:150], "role": role}
+        with self._operation("user-add", targets, ADMIN) as audited:
+            _check(username, password, role)
+            try:
+                audited.commit(
+                    lambda entry: self._services.store.accounts.add_user(
+                        username, hash_password(password), role, self._services.clock.now(), entry
+                    )
+                )
+            except Duplicate:
+                raise AccountError(f"a user named {username!r} already exists") from None
+        return self._user(username)
+
+    def set_password(self, username: str, password: str) -> None:
+        with self._operation("user-password", {"username": username}, ADMIN) as audited:
+            _check_password(password)
+            values = {
+                "password_hash": hash_password(password),
+                "updated_at": self._services.clock.now(),
+            }
+            self._update(username, values, audited.commit)
+
+    def update(self, username: str, changes: Mapping[str, Any]) -> User:
+        """Change a user's ``role`` and whether they are ``active``; not one's own."""
+        targets = {
+            "username": username,
+            **{k: changes.get(k) for k in ("role", "active") if k in changes},
+        }
+        with self._operation("user-update", targets, ADMIN) as audited:
+            if username == self.actor.name:
+                raise Conflict("change your own account from another admin's session")
+            given = parse(UserChanges, changes).model_dump(exclude_none=True)
+            if not given:
+                raise AccountError("nothing to change: give a role or whether the user is active")
+            given["updated_at"] = self._services.clock.now()
+            self._update(username, given, audited.commit)
+        return self._user(username)
+
+    def ensure_first_admin(self) -> str | None:
+        """With no user at all, create ``admin`` with a random password and return it (to
+        be shown once); None when users exist. Safe when several processes start at once."""
+        store = self._services.store.accounts
+        with store_errors():
+            if store.count_users():
+                return None
+        password = secrets.token_urlsafe(18)
+        targets = {"username": FIRST_ADMIN, "role": ADMIN}
+        with self._operation("user-add", targets, ADMIN) as audited:
+            created = audited.commit(
+                lambda entry: store.add_user(
+                    FIRST_ADMIN,
+                    hash_password(password),
+                    ADMIN,
+                    self._services.clock.now(),
+                    entry,
+                    only_if_none=True,
+                )
+            )
+            if not created:
+                audited.written = True  # another process was first: nothing happened here
+        return password if created else None
+
+    def _update(self, username: str, values: dict[str, Any], commit: Any) -> None:
+        try:
+            commit(lambda entry: self._services.store.accounts.update_user(username, values, entry))
+        except NotFound:
+            raise AccountError(f"no user named {username!r}") from None
+
+    def _user(self, username: str) -> User:
+        with store_errors():
+            user = self._services.store.accounts.user(username)
+        if user is None:
+            raise AccountError(f"no user named {username!r}")
+        return user
+
+
+_verified = VerifiedPasswords()
+
+
+def _check(username: str, password: str, role: str) -> None:
+    if (
+        not username
+        or len(username) > 150
+        or any(c.isspace() or c == ":" or not c.isprintable() for c in username)
+    ):
+        raise AccountError(
+            "a user name has 1 to 150 characters, no spaces and no colon (names with a "
+            "colon belong to celery-ops's own actors, such as cli:...)"
+        )
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    _check_password(password)
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH or "\x00" in password:
+        raise AccountError(
+            f"a password has at most {MAX_PASSWORD_LENGTH} characters and no NUL character"
+        )

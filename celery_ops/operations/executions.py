@@ -1,0 +1,225 @@
+"""Executions: read them, and dispatch, retry, cancel and purge them, one or many."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from celery_ops.core.clock import as_utc
+from celery_ops.core.errors import NotFound, UnknownTask
+from celery_ops.core.filters import ExecutionFilter
+from celery_ops.core.records import Execution, FailureGroup, JobRecord, TimelineEntry
+from celery_ops.operations import bulk
+from celery_ops.operations.actors import OPERATOR, VIEWER
+from celery_ops.operations.errors import store_errors
+from celery_ops.operations.jobs import Accepted, JobResult, Progress
+from celery_ops.operations.requests import DispatchRequest, parse
+from celery_ops.operations.services import OperationGroup
+
+#: Executions per page, at most.
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    """One page of a listing, and the cursor of the next one (None: this was the last)."""
+
+    items: list[Execution]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True)
+class Related:
+    """The executions an execution links to."""
+
+    children: list[Execution]
+    group: list[Execution]
+    retries: list[Execution]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    task_id: str
+    status_before: str | None
+    terminated: bool
+
+
+class ExecutionOperations(OperationGroup):
+    """Every operation on executions, for one actor."""
+
+    # Reading (viewer)
+
+    def get(self, task_id: str) -> Execution:
+        self._require(VIEWER)
+        with store_errors():
+            found = self._services.store.execution(task_id)
+        if found is None:
+            raise NotFound(f"no execution with task id {task_id!r}")
+        return found
+
+    def find(self, task_id: str) -> Execution | None:
+        """The execution, or None (a task id typed in a search box)."""
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.execution(task_id.strip()) if task_id.strip() else None
+
+    def timeline(self, task_id: str) -> list[TimelineEntry]:
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.timeline(task_id)
+
+    def page(
+        self, where: ExecutionFilter, limit: int = 50, cursor: int | None = None
+    ) -> ExecutionPage:
+        """Newest first, ``limit`` at a time; ``cursor`` is the last page's ``next_cursor``."""
+        self._require(VIEWER)
+        limit = max(1, min(limit, MAX_PAGE))
+        with store_errors():
+            rows = self._services.store.executions(where, limit + 1, cursor)
+        page, more = rows[:limit], len(rows) > limit
+        return ExecutionPage(page, page[-1].id if more and page else None)
+
+    def related(self, execution: Execution, limit: int = 50) -> Related:
+        self._require(VIEWER)
+        store = self._services.store
+        with store_errors():
+            children = store.executions(ExecutionFilter(parent_id=execution.task_id), limit)
+            group = (
+                store.executions(ExecutionFilter(group_id=execution.group_id), limit)
+                if execution.group_id
+                else []
+            )
+            retries = store.executions(ExecutionFilter(retried_from=execution.task_id), limit)
+        # A task retrying itself keeps its id: it is not its own child.
+        children = [row for row in children if row.task_id != execution.task_id]
+        group = [row for row in group if row.task_id != execution.task_id]
+        return Related(children, group, retries)
+
+    def count(self, where: ExecutionFilter, cap: int = 10_000) -> int:
+        """How many match, counting at most ``cap`` ("10000" reads "10,000 or more")."""
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.count_executions(where, cap)
+
+    def failure_groups(
+        self, since: datetime, limit: int = 200, sample: int = 20_000
+    ) -> list[FailureGroup]:
+        """Failures since ``since`` by task and exception type, over the latest ``sample``."""
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.failure_groups(since, limit, sample)
+
+    # One execution (operator)
+
+    def dispatch(self, request: Mapping[str, Any]) -> str:
+        """Send a task: ``{task, args, kwargs, queue, countdown, eta, priority}``; the new id."""
+        with self._operation("dispatch", {"task": request.get("task")}, OPERATOR) as audited:
+            sent = parse(DispatchRequest, request)
+            self._check_task(sent.task)
+            options: dict[str, Any] = {}
+            if sent.queue is not None:
+                options["queue"] = sent.queue
+            if sent.countdown is not None:
+                options["countdown"] = sent.countdown
+            if sent.eta is not None:
+                options["eta"] = as_utc(sent.eta)
+            if sent.priority is not None:
+                options["priority"] = sent.priority
+            task_id = str(uuid.uuid4())
+            audited.targets["created"] = task_id
+            self._services.broker.send(
+                sent.task, sent.args or [], sent.kwargs or {}, task_id, options
+            )
+            self._services.settle()
+            return task_id
+
+    def retry(self, task_id: str) -> str:
+        """Send the task again as a new execution, with the exact arguments of its message;
+        the new execution's task id (its ``retried_from`` names this one)."""
+        with self._operation("retry", {"task_id": task_id}, OPERATOR) as audited:
+            with store_errors():
+                execution = self._services.store.execution(task_id)
+            if execution is None:
+                raise NotFound(f"no execution with task id {task_id!r}")
+            new_id = bulk.resend(self._services.broker, execution)
+            audited.targets["created"] = new_id
+            self._services.settle()
+            return new_id
+
+    def cancel(self, task_id: str, terminate: bool = False) -> Cancelled:
+        """Revoke a task that has not started; terminate a running one only when asked."""
+        if not isinstance(terminate, bool):
+            terminate = False
+        action = "terminate" if terminate else "cancel"
+        with self._operation(action, {"task_id": task_id}, OPERATOR):
+            with store_errors():
+                execution = self._services.store.execution(task_id)
+            if execution is None:
+                raise NotFound(f"no execution with task id {task_id!r}")
+            terminates = bool(bulk.check_cancellable(execution, terminate))
+            self._services.broker.revoke([task_id], terminate=terminates)
+            return Cancelled(task_id, execution.status, terminates)
+
+    # Many executions (operator), in the background
+
+    def retry_many(self, selection: Mapping[str, Any]) -> Accepted:
+        """Retry ``{"task_ids": [...]}`` or ``{"filter": {...}}`` (a listing's filter)."""
+        services = self._services
+        return self._start(
+            "retry-many",
+            selection,
+            lambda where, progress: bulk.retry_work(services, where, progress),
+        )
+
+    def cancel_many(self, selection: Mapping[str, Any], terminate: bool = False) -> Accepted:
+        services = self._services
+        return self._start(
+            "terminate-many" if terminate else "cancel-many",
+            selection,
+            lambda where, progress: bulk.cancel_work(services, where, terminate, progress),
+        )
+
+    def purge(self, selection: Mapping[str, Any]) -> Accepted:
+        """Delete the records (and timelines) of a selection, of what a filter matches, or of
+        executions ``{"older_than": "7d", "status": [...]}``."""
+        services = self._services
+        return self._start(
+            "purge", selection, lambda where, progress: bulk.purge_work(services, where, progress)
+        )
+
+    def _start(
+        self,
+        action: str,
+        selection: Mapping[str, Any],
+        work: Callable[[ExecutionFilter, Progress], JobResult],
+    ) -> Accepted:
+        with self._operation(action, {}, OPERATOR) as audited:
+            by_age = action == "purge"
+            where = bulk.selection_filter(selection, self._services.clock.now(), by_age)
+            audited.targets.update(bulk.described(where))
+            if action == "purge":
+                bulk.check_purge(where)
+            accepted = self._services.jobs.start(
+                self.actor, action, audited.targets, functools.partial(work, where)
+            )
+            audited.written = True  # the job wrote the row, and completes it when it ends
+            return accepted
+
+    def job(self, job_id: str) -> JobRecord:
+        """A background job's record: status, progress, result."""
+        self._require(VIEWER)
+        return self._services.jobs.get(job_id)
+
+    def _check_task(self, name: str) -> None:
+        if self._services.broker.knows_task(name):
+            return
+        with store_errors():
+            known = self._services.store.known_task_names()
+        if name not in known:
+            raise UnknownTask(
+                f"unknown task {name!r}: not registered in this app nor seen on any worker"
+            )

@@ -1,0 +1,155 @@
+"""What front ends hand to the door, checked by pydantic: types, ranges, unknown fields.
+
+Values may come from JSON (the API, the assistant interface) or as text (a form, the command
+line): a list or an object may also be given as its JSON text, a number or a time as text.
+What a value means (a cron expression, a task name) is checked further by the operation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from celery_ops.core.clock import as_utc, parse_instant
+from celery_ops.core.errors import InvalidInput
+
+#: A name (task, queue, schedule): 1 to 255 characters, no NUL.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\x00]*$"),
+]
+#: Free text: no NUL.
+Text = Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00]*$")]
+
+
+def _empty_as_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _json_of(kind: type, example: str) -> BeforeValidator:
+    """A list or an object, given as itself or as its JSON text."""
+
+    def parse(value: Any) -> Any:
+        value = _empty_as_none(value)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"is not valid JSON: {exc}") from None
+        if isinstance(value, tuple) and kind is list:
+            value = list(value)
+        if value is not None and not isinstance(value, kind):
+            raise ValueError(f"must be a JSON {example}")
+        return value
+
+    return BeforeValidator(parse)
+
+
+def _instant(value: Any) -> Any:
+    value = _empty_as_none(value)
+    if isinstance(value, str):
+        try:
+            return parse_instant(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).split(" ", 1)[1]) from None  # the field is named already
+    return as_utc(value) if isinstance(value, datetime) else value
+
+
+Optional = BeforeValidator(_empty_as_none)
+#: A point in time: ISO 8601 text (UTC unless it says) or a datetime.
+Instant = Annotated[datetime | None, BeforeValidator(_instant)]
+JsonList = Annotated[list[Any] | None, _json_of(list, "list, e.g. [1, 2]")]
+JsonObject = Annotated[dict[str, Any] | None, _json_of(dict, 'object, e.g. {"x": 1}')]
+
+
+class Request(BaseModel):
+    """Unknown fields are refused; NaN and infinities are not numbers."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class DispatchRequest(Request):
+    task: Name
+    args: JsonList | None = None
+    kwargs: JsonObject | None = None
+    queue: Annotated[Name | None, Optional] = None
+    countdown: Annotated[float | None, Optional, Field(ge=0, le=10 * 365 * 86_400)] = None
+    eta: Instant = None
+    priority: Annotated[int | None, Optional, Field(ge=0, le=255)] = None
+
+
+class ScheduleChanges(Request):
+    """A schedule's definition, or the part of it to change (fields not given stay)."""
+
+    name: Annotated[Name | None, Optional] = None
+    task: Annotated[Name | None, Optional] = None
+    cron: Annotated[Text | None, Optional] = None
+    every: Annotated[float | None, Optional] = None
+    at: Instant = None
+    timezone: Annotated[Name | None, Optional] = None
+    args: JsonList | None = None
+    kwargs: JsonObject | None = None
+    options: JsonObject | None = None
+    queue: Annotated[Name | None, Optional] = None
+    priority: Annotated[int | None, Optional] = None
+    enabled: bool | None = None
+    max_runs: Annotated[int | None, Optional] = None
+    misfire: Annotated[Name | None, Optional] = None
+    description: Annotated[Text | None, Optional] = None
+    start_at: Instant = None
+    end_at: Instant = None
+
+
+class Selection(Request):
+    """Which executions a bulk operation applies to: these ids, what a filter matches, or
+    (for a purge) those whose last change is ``older_than`` a duration, of some ``status``."""
+
+    task_ids: list[Name] | None = Field(default=None, max_length=100_000)
+    filter: dict[str, Any] | None = None
+    older_than: str | float | None = None
+    status: str | list[str] | None = None
+
+
+class UserChanges(Request):
+    role: Annotated[Literal["viewer", "operator", "admin"] | None, Optional] = None
+    active: bool | None = None
+
+
+R = TypeVar("R", bound=Request)
+
+
+def parse(model: type[R], values: Mapping[str, Any]) -> R:
+    """``values`` checked against ``model``, or :class:`InvalidInput` saying what is wrong."""
+    if not isinstance(values, Mapping):
+        raise InvalidInput("expected a JSON object")
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """A validation error as one line: each field and what is wrong with it."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "the request"
+        message = str(error["msg"])
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "string_pattern_mismatch":
+            message = "contains a NUL character"
+        elif error["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)

@@ -1,0 +1,310 @@
+"""Every celery-ops setting in one table: its name, default, parser, environment variable and
+meaning. :class:`OpsConfig` is that table; docs/configuration.md's table is generated from it
+(``python -m celery_ops.settings``) and a test keeps the two equal.
+
+A setting is read, first found wins, from a keyword of :func:`celery_ops.init_app`, the app's
+configuration (``app.conf.ops_flush_interval = 0.2``), its environment variable if it has one,
+and its default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from celery_ops.core.durations import parse_duration
+
+PREFIX = "ops_"
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value celery-ops cannot use; the message names the setting."""
+
+
+# Parsers: each takes what a user wrote (a Python value, or text from a config file or the
+# environment) and returns the typed value, or raises ValueError saying what is expected.
+
+
+def text(value: Any) -> str:
+    return str(value)
+
+
+def optional_text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def positive(value: Any) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise ValueError(f"must be greater than 0, got {value!r}")
+    return number
+
+
+def non_negative(value: Any) -> float:
+    number = _number(value)
+    if number < 0:
+        raise ValueError(f"must be 0 or more, got {value!r}")
+    return number
+
+
+def positive_int(value: Any) -> int:
+    number = positive(value)
+    if number != int(number):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    return int(number)
+
+
+def duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+def retention_policy(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a mapping like {{"SUCCESS": "7d"}}, got {value!r}')
+    return {str(status).upper(): parse_duration(age) for status, age in value.items()}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table: ``key`` is the attribute of :class:`OpsConfig`."""
+
+    key: str
+    default: Any
+    parse: Callable[[Any], Any]
+    doc: str
+    env: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The name in ``app.conf``, e.g. ``ops_flush_interval``."""
+        return PREFIX + self.key
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], doc: str, env: str | None = None) -> Any:
+    metadata = {"setting": (default, parse, doc, env)}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: parse(default), metadata=metadata)
+    return field(default=None if default is None else parse(default), metadata=metadata)
+
+
+DATABASE_URL_ENV = "CELERY_OPS_DATABASE_URL"
+SECRET_KEY_ENV = "CELERY_OPS_SECRET_KEY"
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """The resolved settings of one app, typed and immutable (one field per setting)."""
+
+    database_url: str = _setting(
+        "sqlite:///celery_ops.sqlite3",
+        text,
+        "SQLAlchemy URL of the store: SQLite, PostgreSQL (`postgresql+psycopg://`) or "
+        "MariaDB/MySQL (`mysql+pymysql://`). A relative SQLite path is relative to each "
+        "process's working directory.",
+        env=DATABASE_URL_ENV,
+    )
+    flush_interval: float = _setting(
+        0.5, positive, "Seconds between two writes of a process's in-memory buffer to the store."
+    )
+    received_delay: float = _setting(
+        1.0,
+        positive,
+        "Seconds a worker may hold a task before its main process records it as RECEIVED. A "
+        "task that starts sooner is recorded as received by the process that runs it, in the "
+        "same write as its start ([recording.md](recording.md#who-records-received)).",
+    )
+    flush_batch: int = _setting(
+        500,
+        positive_int,
+        "Write as soon as this many events are buffered, without waiting for the interval; "
+        "also the most events one write (one transaction) takes.",
+    )
+    buffer_max: int = _setting(
+        100_000,
+        positive_int,
+        "Events one process keeps while it cannot write. Past it, new events are dropped, "
+        "counted (`celery_ops_workers.events_dropped`) and logged as a WARNING; see "
+        "[failure-handling.md](failure-handling.md).",
+    )
+    max_payload_bytes: int = _setting(
+        65_536,
+        positive_int,
+        "Arguments, results, error messages, tracebacks and timeline details longer than this "
+        "(UTF-8 bytes) are cut and end with a visible `[celery-ops: truncated, N bytes in all, "
+        "first K kept]` marker.",
+    )
+    store_message_args: bool = _setting(
+        True,
+        boolean,
+        "Keep the exact arguments of each message (never displayed) so that an operator can "
+        "retry the task. Arguments that are not JSON or are larger than "
+        "`ops_max_payload_bytes` are not kept. See [security.md](security.md).",
+    )
+    worker_timeout: float = _setting(
+        60.0,
+        positive,
+        "Seconds without a heartbeat after which a worker is marked offline and the executions "
+        "it held (STARTED, or RECEIVED and waiting) become LOST.",
+    )
+    heartbeat_interval: float = _setting(
+        10.0,
+        positive,
+        "Seconds between two heartbeats of a worker's main process. Keep it well below "
+        "`ops_worker_timeout`.",
+    )
+    reaper_interval: float = _setting(
+        15.0,
+        positive,
+        "Seconds between two runs of the lost-work reaper, which runs in every worker's main "
+        "process, in beat and in the dashboard.",
+    )
+    retention: Mapping[str, float] = _setting(
+        {},
+        retention_policy,
+        "How long `celery -A proj ops retention` keeps executions, by status, e.g. "
+        '`{"SUCCESS": "7d", "FAILURE": "30d"}`. A status not named is kept forever. Nothing is '
+        "deleted unless that command (or `ops purge`) is run.",
+    )
+    create_schema: bool = _setting(
+        True,
+        boolean,
+        "Create the tables on first start when the database has none. When off, run "
+        "`celery -A proj ops db upgrade` before starting workers; see "
+        "[upgrading.md](upgrading.md).",
+    )
+    shutdown_flush_timeout: float = _setting(
+        10.0, non_negative, "Seconds a process waits at exit for its buffered events to be written."
+    )
+    beat_poll_interval: float = _setting(
+        1.0,
+        positive,
+        "Longest time `DatabaseScheduler` sleeps between two looks at the schedules table (it "
+        "sleeps less when a due time is closer): an edit made while it sleeps takes effect "
+        "within this many seconds.",
+    )
+    beat_batch_size: int = _setting(
+        500, positive_int, "Due schedules one beat claims and sends per round trip to the database."
+    )
+    beat_round_spacing: float = _setting(
+        0.04,
+        non_negative,
+        "Seconds between two rounds of sending when due times follow each other closely: due "
+        "times this close together go out in one round, which costs a few queries whatever its "
+        "size. Lower it for less lateness, raise it for less CPU per fire.",
+    )
+    beat_claim_timeout: float = _setting(
+        30.0,
+        positive,
+        "Seconds after which a due time that a beat claimed but never sent (it died between the "
+        "two) is sent by another beat, under the same task id. A beat does not send its own "
+        "claims once half of this has passed. See "
+        "[scheduling.md](scheduling.md#several-beats-at-once).",
+    )
+    beat_misfire_grace: float = _setting(
+        60.0,
+        positive,
+        "For schedules whose misfire policy is `skip`: a due time later than this many seconds "
+        "is not sent. Policy `once` (the default) sends the latest missed due time once.",
+    )
+    beat_run_history: float = _setting(
+        "30d",
+        duration,
+        "How long `celery -A proj ops retention` keeps the `celery_ops_schedule_runs` history.",
+    )
+    dashboard_secret_key: str | None = _setting(
+        None,
+        optional_text,
+        "Key that signs the dashboard's session cookies and CSRF tokens. Set it to a long "
+        "random value when the dashboard runs in several processes or must keep sessions "
+        "across restarts; without it each process draws a random key (and says so in its log).",
+        env=SECRET_KEY_ENV,
+    )
+    dashboard_secure_cookies: bool = _setting(
+        False,
+        boolean,
+        "Mark the session cookie `Secure` (HTTPS only). Turn it on whenever the dashboard is "
+        "served over HTTPS, e.g. behind a TLS proxy.",
+    )
+
+    @classmethod
+    def resolve(cls, conf: Mapping[str, Any], overrides: Mapping[str, Any]) -> OpsConfig:
+        """First found wins: keyword override, ``app.conf``, environment variable, default.
+
+        ``overrides`` are keyword settings without their ``ops_`` prefix.
+        """
+        unknown = set(overrides) - {setting.key for setting in SETTINGS}
+        if unknown:
+            raise ConfigurationError(
+                f"unknown celery-ops setting(s): {', '.join(sorted(unknown))}; "
+                "see docs/configuration.md for the list"
+            )
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = _first_given(setting, conf, overrides)
+            if raw is _ABSENT:
+                continue  # the field's default, already parsed
+            try:
+                values[setting.key] = setting.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"invalid celery-ops setting {setting.name}: {exc}"
+                ) from None
+        return cls(**values)
+
+
+#: No value given anywhere: the field keeps its (parsed) default.
+_ABSENT = object()
+
+
+def _first_given(setting: Setting, conf: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
+    if overrides.get(setting.key) is not None:
+        return overrides[setting.key]
+    if conf.get(setting.name) is not None:
+        return conf[setting.name]
+    if setting.env and os.environ.get(setting.env):
+        return os.environ[setting.env]
+    return _ABSENT
+
+
+#: The table, in declaration order.
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, *f.metadata["setting"]) for f in fields(OpsConfig)
+)
+
+
+def markdown_table() -> str:
+    """The settings table of docs/configuration.md."""
+    lines = ["| Setting | Default | Environment | Meaning |", "| --- | --- | --- | --- |"]
+    for setting in SETTINGS:
+        default = "`{}`" if setting.default == {} else "`{!r}`"
+        shown = default.format(setting.default).replace("'", '"')
+        env = f"`{setting.env}`" if setting.env else ""
+        lines.append(f"| `{setting.name}` | {shown} | {env} | {setting.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

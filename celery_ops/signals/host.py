@@ -1,0 +1,31 @@
+"""What the signal handlers need of the app's celery-ops, and nothing more."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from celery_ops.recording.handoff import ReceivedHandoff
+from celery_ops.recording.recorder import ExecutionRecorder
+from celery_ops.settings import OpsConfig
+
+
+class RecordingHost(Protocol):
+    """The app's recorder and the worker's identity (``celery_ops.extension.CeleryOps``)."""
+
+    app: Any
+    #: The worker node name, once a worker's main process learnt it.
+    hostname: str | None
+
+    @property
+    def config(self) -> OpsConfig: ...
+
+    @property
+    def recorder(self) -> ExecutionRecorder: ...
+
+    @property
+    def received_handoff(self) -> ReceivedHandoff: ...
+
+    @property
+    def has_received_handoff(self) -> bool: ...
+
+    def start_reaper(self) -> None: ...
