@@ -10,7 +10,12 @@ from helpers.services import fresh_database
 
 from celery_ops.store import Store
 
-BACKENDS = ["sqlite", "postgresql", "mariadb"]
+#: Every backend; PostgreSQL and MariaDB are servers, so their runs are not in the fast loop.
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.slow),
+    pytest.param("mariadb", marks=pytest.mark.slow),
+]
 
 
 @pytest.fixture(params=BACKENDS)

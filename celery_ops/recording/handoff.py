@@ -12,9 +12,9 @@ of each task it records, so that the runner does not record it again.
 
 The main process keeps only a weak reference to each request. A strong one would keep every
 request alive for up to ``delay / 4`` after its task finished, and that many survivors made
-the garbage collector of this busiest process run full collections every few seconds
-(docs/performance.md, session 8). A request that is gone finished, so it had started: its
-runner recorded the receipt.
+the garbage collector of this busiest process run full collections every few seconds (0.56 s
+of collections per 20,000 no-op tasks, against 2 ms with weak references). A request that is
+gone finished, so it had started: its runner recorded the receipt.
 
 One race is left: a task handed to the pool at the moment the main process records it is
 recorded as received by both (its row is the same either way).

@@ -8,8 +8,8 @@ original returned, that is once the broker took it.
 
 A wrapper rather than ``before_task_publish``/``after_task_publish`` handlers: a signal names
 no app, so a handler has to find out which app is sending, and each of Celery's signal
-dispatches takes a lock and rebuilds its list of receivers (doing without them took a seventh
-off what recording costs a producer per message: docs/performance.md, session 7). The wrapper
+dispatches takes a lock and rebuilds its list of receivers (doing without them takes a seventh
+off what recording costs a producer per message). The wrapper
 also reads the headers as they were sent, after every ``before_task_publish`` handler
 (another library's, say one adding a ``tenant_id``) had its say.
 """

@@ -17,6 +17,9 @@ from celery_ops.beat import DatabaseScheduler, ScheduleSpec
 from celery_ops.recording.headers import SCHEDULE_HEADER
 from celery_ops.scheduling.timing import utcnow
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 
 def run_for(scheduler: DatabaseScheduler, seconds: float) -> None:
     """Drive the scheduler as `celery beat` does: tick, sleep what it says, again."""

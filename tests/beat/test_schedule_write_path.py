@@ -14,6 +14,9 @@ from celery.schedules import crontab
 from celery_ops.beat import ScheduleError, ScheduleNotFound, ScheduleSpec
 from celery_ops.scheduling.timing import utcnow
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 
 def count(beat_app: BeatApp) -> int:
     return int(beat_app.sql("SELECT count(*) FROM celery_ops_schedules")[0][0])

@@ -9,12 +9,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import pairwise
 
+import pytest
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
 from sqlalchemy import text
 
 from celery_ops.scheduling.timing import utcnow
+
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
 
 # How long two beats run side by side in the soak test (the issue asks for minutes).
 SOAK_SECONDS = float(os.environ.get("BEAT_SOAK_SECONDS", "120"))

@@ -6,9 +6,13 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import pytest
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
+
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
 
 
 def ops(app: ExternalApp, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,6 +12,9 @@ from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
 from integration.dashboard_client import Dashboard
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def dashboard(external_app: Callable[..., ExternalApp], new_database) -> Dashboard:

@@ -15,6 +15,9 @@ from integration.dashboard_client import PASSWORDS, Dashboard
 
 from celery_ops.dashboard import openapi
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 EXAMPLES_PER_OPERATION = 25
 
 

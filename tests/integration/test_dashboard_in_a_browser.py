@@ -14,11 +14,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from celery_ops.accounts import Accounts
 from helpers.services import IN_CI, REDIS_BROKER, require
 from helpers.waiting import wait_for
 from helpers.workers import CELERY, CeleryProcess
 from integration.conftest import ExternalApp
+
+from celery_ops.operations import Actor
+
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "operator-password"
@@ -57,7 +61,7 @@ def served(
     require("redis")
     app = external_app(REDIS_BROKER, new_database("postgresql"))
     assert app.ops_cli("db", "upgrade").returncode == 0
-    Accounts(app.ops.store.accounts).add("olivia", PASSWORD, "operator")
+    app.ops.operations(Actor.system("tests")).accounts.add("olivia", PASSWORD, "operator")
     app.start_worker("browser-worker", pool="threads", concurrency=2)
     port = free_port()
     server = CeleryProcess(

@@ -19,6 +19,9 @@ from sqlalchemy import insert
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.store.models import executions, schedules
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 XSS = "<script>alert('x')</script>"
 
 

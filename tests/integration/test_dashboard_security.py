@@ -15,6 +15,9 @@ from sqlalchemy import insert
 from celery_ops.dashboard import create_app
 from celery_ops.store.models import executions
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 XSS = [
     "<script>alert('x')</script>",
     '"><img src=x onerror=alert(1)>',

@@ -6,6 +6,7 @@ import socket
 import time
 from collections.abc import Callable
 
+import pytest
 from helpers.services import RABBITMQ_BROKER, REDIS_BROKER, require
 from helpers.throwaway_postgres import ThrowawayPostgres
 from helpers.waiting import wait_for
@@ -13,6 +14,9 @@ from integration.conftest import ExternalApp
 from sqlalchemy import func, select
 
 from celery_ops.store.models import executions
+
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
 
 
 def status_of(app: ExternalApp, task_id: str) -> str | None:

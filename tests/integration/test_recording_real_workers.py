@@ -9,6 +9,9 @@ from helpers.services import RABBITMQ_BROKER, REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 
 def finished(
     app: ExternalApp, task_id: str, status: str, timeout: float = 60, published: bool = True

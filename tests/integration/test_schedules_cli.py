@@ -15,6 +15,9 @@ from redbeat import RedBeatSchedulerEntry
 
 from celery_ops.scheduling.timing import utcnow
 
+#: Real worker processes, brokers or servers: not in the fast loop.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def app(external_app: Callable[..., ExternalApp], new_database) -> ExternalApp:

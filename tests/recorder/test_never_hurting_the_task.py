@@ -68,6 +68,7 @@ def test_events_wait_for_the_database_and_overflow_is_counted_and_reported(
     recorder.close()
 
 
+@pytest.mark.slow
 def test_a_broken_recorder_never_fails_a_task(tmp_path: Path, caplog) -> None:
     require("redis")
     app = Celery("broken", broker=REDIS_BROKER, backend=REDIS_BROKER)
@@ -86,6 +87,7 @@ def test_a_broken_recorder_never_fails_a_task(tmp_path: Path, caplog) -> None:
     app.close()
 
 
+@pytest.mark.slow
 def test_only_the_app_given_to_init_app_is_recorded(tmp_path: Path) -> None:
     require("redis")
     url = f"sqlite:///{tmp_path}/ops.sqlite3"
@@ -116,6 +118,7 @@ def test_only_the_app_given_to_init_app_is_recorded(tmp_path: Path) -> None:
     other.close()
 
 
+@pytest.mark.slow
 def test_an_event_the_database_refuses_is_dropped_alone_and_logged(
     new_database, caplog: pytest.LogCaptureFixture
 ) -> None:

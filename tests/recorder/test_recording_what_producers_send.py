@@ -45,6 +45,7 @@ def test_a_message_the_broker_never_took_is_not_recorded(tmp_path: Path) -> None
     app.close()
 
 
+@pytest.mark.slow
 def test_a_send_from_within_a_send_records_both_messages(tmp_path: Path) -> None:
     require("redis")
     app, ops = producer(tmp_path, REDIS_BROKER)
@@ -64,6 +65,7 @@ def test_a_send_from_within_a_send_records_both_messages(tmp_path: Path) -> None
     app.close()
 
 
+@pytest.mark.slow
 def test_headers_added_by_another_publish_handler_are_recorded(tmp_path: Path) -> None:
     # A multi-tenant app often stamps the tenant in a before_task_publish handler of its own.
     require("redis")
@@ -82,6 +84,7 @@ def test_headers_added_by_another_publish_handler_are_recorded(tmp_path: Path) -
     app.close()
 
 
+@pytest.mark.slow
 def test_the_queue_recorded_is_the_queue_named_not_the_routing_key(tmp_path: Path) -> None:
     require("redis")
     app, ops = producer(tmp_path, REDIS_BROKER)
@@ -96,6 +99,7 @@ def test_the_queue_recorded_is_the_queue_named_not_the_routing_key(tmp_path: Pat
     app.close()
 
 
+@pytest.mark.slow
 def test_configuration_made_after_init_app_applies_to_what_is_sent(tmp_path: Path) -> None:
     # init_app often comes before config_from_object: recording must not freeze the sending
     # settings (Celery reads them when it first sends).
