@@ -32,7 +32,7 @@ logger = logging.getLogger("celery_ops")
 #: Longest wait for the record of a task just sent (a slow store must not hang the page).
 SETTLE_TIMEOUT = 2.0
 #: A bulk operation that ends within this many seconds answers at once (else: a job id).
-JOB_INLINE_SECONDS = 2.0
+JOB_INLINE_SECONDS = 1.0
 
 #: The lost-work reaper, in the audit log.
 REAPER = Actor.system("reaper")

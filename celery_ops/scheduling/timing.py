@@ -30,6 +30,11 @@ KINDS = (CRON, INTERVAL, ONCE)
 MISFIRE_ONCE, MISFIRE_SKIP = "once", "skip"
 MISFIRE_POLICIES = (MISFIRE_ONCE, MISFIRE_SKIP)
 
+#: The shortest and longest interval: shorter than a millisecond rounds to nothing in a
+#: timedelta, and longer ones overflow a datetime.
+MIN_INTERVAL = 0.001
+MAX_INTERVAL = 100 * 366 * 86_400.0
+
 # A cron expression that names no instant for this long (e.g. 30 February) is treated as
 # never firing again instead of searching forever.
 _CRON_HORIZON = timedelta(days=366 * 5)
@@ -86,10 +91,11 @@ class Timing:
             check_cron(self.cron_expression)
             zone(self.timezone)
         elif self.kind == INTERVAL:
-            if self.interval_seconds is None or not self.interval_seconds > 0:
+            seconds = self.interval_seconds
+            if seconds is None or not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
                 raise TimingError(
-                    f"an interval must be a number of seconds above 0, got "
-                    f"{self.interval_seconds!r}"
+                    f"an interval must be a number of seconds above 0, from {MIN_INTERVAL:g} "
+                    f"to {MAX_INTERVAL:g} (100 years), got {seconds!r}"
                 )
         elif self.kind == ONCE:
             if self.run_at is None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -27,7 +28,7 @@ from celery_ops.store import maintenance, queries, schema, writes
 from celery_ops.store.accounts import AccountStore
 from celery_ops.store.audit import AuditStore
 from celery_ops.store.engine import create_store_engine
-from celery_ops.store.errors import translated
+from celery_ops.store.errors import SchemaError, translated
 from celery_ops.store.jobs import JobStore
 from celery_ops.store.maintenance import ReapResult
 from celery_ops.store.schedules import ScheduleStore
@@ -113,8 +114,12 @@ class Store:
             schema.ensure_schema(self.engine, create)
 
     def upgrade(self, revision: str = "head") -> None:
-        with translated():
-            schema.upgrade(self.engine, revision)
+        """Migrate to ``revision``; :class:`SchemaError` names a revision that does not exist."""
+        try:
+            with translated():
+                schema.upgrade(self.engine, revision)
+        except CommandError as exc:
+            raise SchemaError(f"cannot migrate to {revision!r}: {exc}") from exc
 
     def current_revision(self) -> str | None:
         with translated(), self.engine.connect() as connection:
