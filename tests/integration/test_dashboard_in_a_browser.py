@@ -57,11 +57,13 @@ def browser_page(tmp_path: Path) -> Iterator[object]:
 def served(
     external_app: Callable[..., ExternalApp], new_database
 ) -> Iterator[tuple[str, ExternalApp]]:
-    """`celery -A extapp ops dashboard` on a free port, a worker, and an operator user."""
+    """`celery -A extapp ops dashboard` on a free port, a worker, an operator and an admin."""
     require("redis")
     app = external_app(REDIS_BROKER, new_database("postgresql"))
     assert app.ops_cli("db", "upgrade").returncode == 0
-    app.ops.operations(Actor.system("tests")).accounts.add("olivia", PASSWORD, "operator")
+    accounts = app.ops.operations(Actor.system("tests")).accounts
+    accounts.add("olivia", PASSWORD, "operator")
+    accounts.add("adam", PASSWORD, "admin")
     app.start_worker("browser-worker", pool="threads", concurrency=2)
     port = free_port()
     server = CeleryProcess(
@@ -152,8 +154,14 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
     schedule = app.ops.schedules.get("nightly-report")
     assert (schedule.cron_expression, schedule.timezone) == ("0 9 * * 1-5", "America/New_York")
 
-    # Everything above is in the audit log, under this user's name.
+    # Everything above is in the audit log, under this user's name; an admin reads it.
+    expect(page.locator("nav")).not_to_contain_text("Audit log")
+    page.click("text=Sign out")
+    page.fill("#username", "adam")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
     page.goto(f"{base}/audit/")
-    for action in ("login", "retry", "cancel", "schedule-update"):
+    for action in ("login", "retry", "cancel", "schedule-update", "logout"):
         expect(page.locator("#audit")).to_contain_text(action)
+    expect(page.locator("#audit")).to_contain_text("olivia")
     page.screenshot(path=str(shots / "audit.png"), full_page=True)

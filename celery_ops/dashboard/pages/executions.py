@@ -120,10 +120,13 @@ class ExecutionsView(Page):
         executions = door().executions
         if action == "retry":
             new_id = executions.retry(task_id)
-            flash("Retried: this is the new execution.", "success")
+            flash("Retried 1 execution: this is the new one.", "success")
             return redirect(url_for(".details", task_id=new_id))
         done = executions.cancel(task_id, terminate=action == "terminate")
-        flash("Terminated." if done.terminated else "Cancelled: it will not run.", "success")
+        if done.terminated:
+            flash("Terminated 1 execution.", "success")
+        else:
+            flash("Cancelled 1 execution: it will not run.", "success")
         return redirect(returning)
 
     def _confirm_purge(self, selection: dict[str, Any], returning: str) -> Any:
