@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, jsonify, request
@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
+from celery_ops.core.clock import as_utc
 from celery_ops.core.errors import (
     Conflict,
     Denied,
@@ -142,10 +143,7 @@ def retry(task_id: str) -> tuple[Response, int]:
 @api.post("/tasks/<task_id>/cancel")
 @signed_in
 def cancel(task_id: str) -> Response:
-    body = _json_body(optional=True)
-    terminate = body.get("terminate", False)
-    if not isinstance(terminate, bool):
-        raise InvalidInput("terminate must be true or false")
+    terminate = _json_body(optional=True).get("terminate", False)
     done = door().executions.cancel(task_id, terminate=terminate)
     return jsonify(
         {
@@ -167,8 +165,6 @@ def retry_many() -> tuple[Response, int]:
 def cancel_many() -> tuple[Response, int]:
     body = _json_body()
     terminate = body.pop("terminate", False)
-    if not isinstance(terminate, bool):
-        raise InvalidInput("terminate must be true or false")
     return _accepted(door().executions.cancel_many(body, terminate=terminate))
 
 
@@ -389,5 +385,5 @@ def _int_arg(name: str, default: int | None, low: int, high: int | None) -> Any:
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
+        return as_utc(value).isoformat()
     return value

@@ -181,7 +181,7 @@ class AccountOperations(OperationGroup):
                 )
             )
             if not created:
-                audited.written = True  # another process was first: nothing happened here
+                audited.nothing_happened()  # another process was first
         return password if created else None
 
     def _update(self, username: str, values: dict[str, Any], commit: Any) -> None:

@@ -53,6 +53,14 @@ class Audited:
         self.written = True
         return result
 
+    def handed_over(self) -> None:
+        """The row was written by someone else, who completes it (a background job)."""
+        self.written = True
+
+    def nothing_happened(self) -> None:
+        """The operation found nothing to change: no row (the reaper, a sync at start-up)."""
+        self.written = True
+
 
 class AuditTrail:
     """Writes the audit rows of one store."""

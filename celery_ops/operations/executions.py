@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from celery_ops.core.clock import as_utc
-from celery_ops.core.errors import NotFound, UnknownTask
+from celery_ops.core.errors import InvalidInput, NotFound, UnknownTask
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import Execution, FailureGroup, JobRecord, TimelineEntry
 from celery_ops.operations import bulk
@@ -152,10 +152,10 @@ class ExecutionOperations(OperationGroup):
 
     def cancel(self, task_id: str, terminate: bool = False) -> Cancelled:
         """Revoke a task that has not started; terminate a running one only when asked."""
-        if not isinstance(terminate, bool):
-            terminate = False
-        action = "terminate" if terminate else "cancel"
+        action = "terminate" if terminate is True else "cancel"
         with self._operation(action, {"task_id": task_id}, OPERATOR):
+            if not isinstance(terminate, bool):
+                raise InvalidInput("terminate must be true or false")
             with store_errors():
                 execution = self._services.store.execution(task_id)
             if execution is None:
@@ -176,11 +176,18 @@ class ExecutionOperations(OperationGroup):
         )
 
     def cancel_many(self, selection: Mapping[str, Any], terminate: bool = False) -> Accepted:
+        """Revoke a selection or a filter's matches; terminate the running ones if asked."""
         services = self._services
+
+        def check() -> None:
+            if not isinstance(terminate, bool):
+                raise InvalidInput("terminate must be true or false")
+
         return self._start(
-            "terminate-many" if terminate else "cancel-many",
+            "terminate-many" if terminate is True else "cancel-many",
             selection,
             lambda where, progress: bulk.cancel_work(services, where, terminate, progress),
+            check,
         )
 
     def purge(self, selection: Mapping[str, Any]) -> Accepted:
@@ -196,8 +203,11 @@ class ExecutionOperations(OperationGroup):
         action: str,
         selection: Mapping[str, Any],
         work: Callable[[ExecutionFilter, Progress], JobResult],
+        check: Callable[[], None] | None = None,
     ) -> Accepted:
         with self._operation(action, {}, OPERATOR) as audited:
+            if check is not None:
+                check()
             by_age = action == "purge"
             where = bulk.selection_filter(selection, self._services.clock.now(), by_age)
             audited.targets.update(bulk.described(where))
@@ -206,7 +216,7 @@ class ExecutionOperations(OperationGroup):
             accepted = self._services.jobs.start(
                 self.actor, action, audited.targets, functools.partial(work, where)
             )
-            audited.written = True  # the job wrote the row, and completes it when it ends
+            audited.handed_over()  # the job wrote the row, and completes it when it ends
             return accepted
 
     def job(self, job_id: str) -> JobRecord:

@@ -137,8 +137,13 @@ class JobRunner:
             updated_at=now,
             audit_id=audit_id,
         )
-        with store_errors():
-            self.store.create(job)
+        try:
+            with store_errors():
+                self.store.create(job)
+        except OperationError as exc:
+            if audit_id is not None:
+                self.audit.store.complete(audit_id, FAILED, targets, str(exc))
+            raise
         ended = threading.Event()
         thread = threading.Thread(
             target=self._run,

@@ -242,7 +242,7 @@ class ScheduleOperations(OperationGroup):
             if report.problems:
                 audited.outcome, audited.detail = PARTIAL, "; ".join(report.problems)
             elif not report.changed:
-                audited.written = True  # nothing happened: nothing to audit
+                audited.nothing_happened()
         return report
 
     def import_redbeat(

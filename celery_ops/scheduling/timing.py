@@ -214,9 +214,5 @@ def to_instant(wall: datetime, tz: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 _TICK = timedelta(microseconds=1)
 _DST_MARGIN = timedelta(hours=2)

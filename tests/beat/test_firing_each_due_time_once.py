@@ -14,8 +14,8 @@ from celery import Celery
 
 import celery_ops
 from celery_ops.beat import DatabaseScheduler, ScheduleSpec
+from celery_ops.core.clock import utcnow
 from celery_ops.recording.headers import SCHEDULE_HEADER
-from celery_ops.scheduling.timing import utcnow
 
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow

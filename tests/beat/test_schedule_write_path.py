@@ -12,7 +12,7 @@ from beat.conftest import BeatApp
 from celery.schedules import crontab
 
 from celery_ops.beat import ScheduleError, ScheduleNotFound, ScheduleSpec
-from celery_ops.scheduling.timing import utcnow
+from celery_ops.core.clock import utcnow
 
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
 from sqlalchemy import text
 
-from celery_ops.scheduling.timing import utcnow
+from celery_ops.core.clock import utcnow
 
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from helpers.services import REDIS_BROKER, require
 from integration.conftest import ExternalApp
 from redbeat import RedBeatSchedulerEntry
 
-from celery_ops.scheduling.timing import utcnow
+from celery_ops.core.clock import utcnow
 
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow
