@@ -82,13 +82,16 @@ def _check_csrf() -> None:
         raise CSRFError(str(exc)) from None
 
 
+def status_of(exc: OperationError) -> tuple[int, str]:
+    """The HTTP status and error code of an operation's refusal."""
+    return next(
+        (found for kind, found in _STATUS_OF.items() if isinstance(exc, kind)), (500, "error")
+    )
+
+
 @api.errorhandler(OperationError)
 def _operation_error(exc: OperationError) -> Response:
-    status, code = next(
-        (found for kind, found in _STATUS_OF.items() if isinstance(exc, kind)),
-        (500, "error"),
-    )
-    return error(status, code, str(exc))
+    return error(*status_of(exc), str(exc))
 
 
 @api.errorhandler(CSRFError)

@@ -11,9 +11,9 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFProtect
 
-from celery_ops.core.errors import Denied, Unavailable
+from celery_ops.core.errors import Denied, OperationError
 from celery_ops.dashboard import auth
-from celery_ops.dashboard.api import api
+from celery_ops.dashboard.api import api, status_of
 from celery_ops.dashboard.api import error as api_error
 from celery_ops.dashboard.pages import HomeView, add_views
 from celery_ops.extension import CeleryOps, init_app
@@ -87,17 +87,15 @@ def register_views(admin: Admin, celery_app: Any) -> None:
 def _attach(app: Flask, ops: CeleryOps) -> None:
     app.extensions["celery_ops"] = ops
 
-    @app.errorhandler(Denied)
-    def _denied(exc: Denied) -> Any:
+    @app.errorhandler(OperationError)
+    def _refused(exc: OperationError) -> Any:
+        # What a page did not handle itself: the operations layer's sentence, never a 500.
+        status, code = status_of(exc)
         if request.path.startswith("/api/"):
-            return api_error(403, "forbidden", str(exc))
-        return render_template("celery_ops/forbidden.html", reason=str(exc)), 403
-
-    @app.errorhandler(Unavailable)
-    def _unavailable(exc: Unavailable) -> Any:
-        if request.path.startswith("/api/"):
-            return api_error(503, "unavailable", str(exc))
-        return render_template("celery_ops/unavailable.html", reason=str(exc)), 503
+            return api_error(status, code, str(exc))
+        if isinstance(exc, Denied):
+            return render_template("celery_ops/forbidden.html", reason=str(exc)), 403
+        return render_template("celery_ops/refused.html", reason=str(exc), status=status), status
 
 
 def _announce_first_admin(ops: CeleryOps) -> None:
