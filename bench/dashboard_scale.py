@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from celery import Celery
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -306,10 +307,10 @@ def views(rows: int, end: datetime) -> dict[str, Callable[[int], str]]:
         "worker": lambda i: f"/executions/?worker=celery@worker{i % 10}",
         "schedule": lambda i: f"/executions/?schedule=schedule-{i % 20}",
         "tenant": lambda i: f"/executions/?tenant=tenant-{i % 1000}",
-        "last hour": lambda i: f"/executions/?since={hour_ago}",
+        "last hour": lambda i: f"/executions/?since={quote(hour_ago)}",
         "an hour 15 days ago": lambda i: (
-            f"/executions/?since={(mid + timedelta(minutes=i)).isoformat()}"
-            f"&until={(mid + timedelta(minutes=i + 60)).isoformat()}"
+            f"/executions/?since={quote((mid + timedelta(minutes=i)).isoformat())}"
+            f"&until={quote((mid + timedelta(minutes=i + 60)).isoformat())}"
         ),
         "args text (rare)": lambda i: f"/executions/?text=order-{1000 + i * 37}%22",
         "args text (common)": lambda i: f"/executions/?text=cust-{i % 50}",

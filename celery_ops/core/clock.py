@@ -11,6 +11,7 @@ that tests move the time instead of sleeping past it.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -46,6 +47,9 @@ class FixedClock(Clock):
 
 SYSTEM_CLOCK = Clock()
 
+#: A time of day, a space, and an offset: the "+" of the offset became a space in a URL.
+_SPACED_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
 
 def utcnow() -> datetime:
     """Now, aware UTC, from the system clock."""
@@ -62,10 +66,13 @@ def as_utc(moment: datetime) -> datetime:
 def parse_instant(text: str, what: str = "time") -> datetime:
     """An ISO 8601 time written by a user, as aware UTC; without an offset it is UTC.
 
-    Raises ValueError with a sentence naming ``what`` and showing a valid example.
+    A positive offset whose ``+`` a query string turned into a space (``...T09:00 01:00``) is
+    read as the offset it was. Raises ValueError with a sentence naming ``what`` and showing
+    a valid example.
     """
+    cleaned = _SPACED_OFFSET.sub(r"\1+\2", str(text).strip()).replace("Z", "+00:00")
     try:
-        return as_utc(datetime.fromisoformat(str(text).strip().replace("Z", "+00:00")))
+        return as_utc(datetime.fromisoformat(cleaned))
     except ValueError:
         raise ValueError(
             f"{what} {text!r} is not an ISO 8601 time such as 2026-12-01T09:30:00+01:00"

@@ -66,3 +66,13 @@ def test_a_front_end_names_its_own_parameters() -> None:
     )
     with pytest.raises(InvalidInput, match="unknown filter cursor"):
         parse_filter({"cursor": "5"})
+
+
+def test_a_plus_sign_a_url_turned_into_a_space_is_read_as_the_offset_it_was() -> None:
+    # ?since=2026-12-01T09:00:00+01:00 typed in a browser arrives as "...09:00:00 01:00".
+    assert parse_filter({"since": "2026-12-01T09:00:00 01:00"}).since == datetime(
+        2026, 12, 1, 8, 0, tzinfo=timezone.utc
+    )
+    assert parse_filter({"since": "2026-12-01 09:00"}).since == datetime(
+        2026, 12, 1, 9, 0, tzinfo=timezone.utc
+    )
