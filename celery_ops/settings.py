@@ -77,6 +77,20 @@ def positive_int(value: Any) -> int:
     return int(number)
 
 
+def non_negative_int(value: Any) -> int:
+    number = non_negative(value)
+    if number != int(number):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    return int(number)
+
+
+def public_url(value: Any) -> str | None:
+    text = optional_text(value)
+    if text is not None and not text.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    return text.rstrip("/") if text else None
+
+
 def duration(value: Any) -> float:
     return parse_duration(value)
 
@@ -247,6 +261,44 @@ class OpsConfig:
         boolean,
         "Mark the session cookie `Secure` (HTTPS only). Turn it on whenever the dashboard is "
         "served over HTTPS, e.g. behind a TLS proxy.",
+    )
+    dashboard_public_url: str | None = _setting(
+        None,
+        public_url,
+        "The dashboard's address as browsers see it, e.g. `https://ops.example.com`, when it "
+        "is served behind a proxy. A state-changing request whose `Origin` is another site is "
+        "refused; without this setting the origin is the one the request was addressed to.",
+    )
+    dashboard_trusted_proxies: int = _setting(
+        0,
+        non_negative_int,
+        "How many reverse proxies in front of the dashboard set `X-Forwarded-For`, "
+        "`-Proto` and `-Host`. The client's address (for sign-in throttling and the audit log) "
+        "is read from those headers only when this is 1 or more; never set it higher than "
+        "the number of proxies really there.",
+    )
+    dashboard_csrf_time_limit: float = _setting(
+        8 * 3600.0,
+        positive,
+        "Seconds a page's CSRF token stays valid: a form left open longer must be reloaded.",
+    )
+    login_max_failures: int = _setting(
+        10,
+        positive_int,
+        "Wrong passwords in a row for one user name, through the login form or HTTP Basic, "
+        "after which that name is refused for `ops_login_lockout` (429), right password or not.",
+    )
+    login_max_failures_per_address: int = _setting(
+        50,
+        positive_int,
+        "Wrong passwords from one client address, whatever the names tried, after which that "
+        "address is refused for `ops_login_lockout`.",
+    )
+    login_lockout: float = _setting(
+        "15m",
+        duration,
+        "How long a user name or an address stays refused after too many wrong passwords; "
+        "failures older than this are forgotten.",
     )
 
     @classmethod

@@ -27,6 +27,7 @@ from celery_ops.operations import Actor
 from celery_ops.scheduling.definition import SendRequest
 from celery_ops.scheduling.firing import first_due_times, plan_fire
 from celery_ops.scheduling.sending import ScheduleSender
+from celery_ops.store import StoreError
 from celery_ops.store.schedules import ScheduleStore
 
 logger = logging.getLogger("celery_ops.beat")
@@ -87,18 +88,26 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
         """Send what is due; return how long beat may sleep before the next look."""
         try:
             interval = self._tick()
-        except Exception:
-            # A database outage must not stop beat: say so (not every second) and retry.
+        except Exception as exc:
+            # Nothing must stop beat: say what happened (not every second) and retry.
             now = time.monotonic()
             if self._failing_since is None:
                 self._failing_since = now
             if now - self._last_failure_log >= FAILURE_LOG_INTERVAL:
                 self._last_failure_log = now
-                logger.exception(
-                    "celery-ops: beat cannot reach the schedules in %s; retrying every %gs",
-                    self.ops.store.safe_url,
-                    self.poll_interval,
-                )
+                if isinstance(exc, StoreError):
+                    logger.error(
+                        "celery-ops: beat cannot reach the schedules in %s (%s); retrying "
+                        "every %gs",
+                        self.ops.store.safe_url,
+                        exc,
+                        self.poll_interval,
+                    )
+                else:
+                    logger.exception(
+                        "celery-ops: beat failed on a tick; retrying every %gs",
+                        self.poll_interval,
+                    )
             return self.poll_interval
         if self._failing_since is not None:
             logger.warning(

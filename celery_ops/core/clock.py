@@ -73,6 +73,8 @@ def parse_instant(text: str, what: str = "time") -> datetime:
     cleaned = _SPACED_OFFSET.sub(r"\1+\2", str(text).strip()).replace("Z", "+00:00")
     try:
         return as_utc(datetime.fromisoformat(cleaned))
+    except OverflowError:
+        raise ValueError(f"{what} {text!r} is out of the range of dates") from None
     except ValueError:
         raise ValueError(
             f"{what} {text!r} is not an ISO 8601 time such as 2026-12-01T09:30:00+01:00"

@@ -29,5 +29,13 @@ class Denied(OperationError):
     """The actor's role does not allow this operation."""
 
 
+class Throttled(OperationError):
+    """Too many wrong passwords: refused for a while, whatever is sent."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(OperationError):
     """The store or the broker cannot be reached; trying again later may work."""

@@ -202,6 +202,8 @@ class User:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     last_login_at: datetime | None = None
+    #: Part of every session of this user; raised to end them all.
+    session_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

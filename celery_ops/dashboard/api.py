@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Blueprint, jsonify, request
 from flask_wtf.csrf import CSRFError, validate_csrf
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
@@ -22,6 +22,7 @@ from celery_ops.core.errors import (
     InvalidInput,
     NotFound,
     OperationError,
+    Throttled,
     Unavailable,
 )
 from celery_ops.core.records import AuditEntry, Execution, JobRecord, ScheduleRun, TimelineEntry
@@ -41,6 +42,7 @@ MAX_ID = 2**63 - 1
 #: Query parameters of a listing that are not filter conditions.
 PAGING = frozenset({"limit", "cursor"})
 _STATUS_OF: dict[type[OperationError], tuple[int, str]] = {
+    Throttled: (429, "too_many_attempts"),
     Denied: (403, "forbidden"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
@@ -91,7 +93,10 @@ def status_of(exc: OperationError) -> tuple[int, str]:
 
 @api.errorhandler(OperationError)
 def _operation_error(exc: OperationError) -> Response:
-    return error(*status_of(exc), str(exc))
+    response = error(*status_of(exc), str(exc))
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.errorhandler(CSRFError)
@@ -120,7 +125,7 @@ def list_tasks() -> Response:
     )
 
 
-@api.get("/tasks/<task_id>")
+@api.get("/tasks/<path:task_id>")
 @signed_in
 def show_task(task_id: str) -> Response:
     executions = door().executions
@@ -136,14 +141,14 @@ def dispatch() -> tuple[Response, int]:
     return jsonify({"task_id": task_id}), 201
 
 
-@api.post("/tasks/<task_id>/retry")
+@api.post("/tasks/<path:task_id>/retry")
 @signed_in
 def retry(task_id: str) -> tuple[Response, int]:
     new_id = door().executions.retry(task_id)
     return jsonify({"task_id": new_id, "retried_from": task_id}), 201
 
 
-@api.post("/tasks/<task_id>/cancel")
+@api.post("/tasks/<path:task_id>/cancel")
 @signed_in
 def cancel(task_id: str) -> Response:
     terminate = _json_body(optional=True).get("terminate", False)
@@ -219,17 +224,24 @@ def create_schedule() -> tuple[Response, int]:
     return jsonify(schedule_json(schedule)), 201
 
 
-@api.get("/schedules/<name>")
+@api.get("/schedules/<path:name>")
 @signed_in
 def show_schedule(name: str) -> Response:
     schedules = door().schedules
     schedule = schedules.get(name)
-    upcoming = [t.isoformat() for t in schedules.upcoming(name, 5)] if schedule.enabled else []
+    upcoming: list[str] = []
+    problem = None
+    if schedule.enabled:
+        try:
+            upcoming = [t.isoformat() for t in schedules.upcoming(name, 5)]
+        except InvalidInput as exc:  # a row beat cannot evaluate is still shown, with why
+            problem = str(exc)
     runs = [run_json(run) for run in schedules.recent_runs(name)]
-    return jsonify(schedule_json(schedule) | {"upcoming": upcoming, "recent_runs": runs})
+    extra = {"upcoming": upcoming, "problem": problem, "recent_runs": runs}
+    return jsonify(schedule_json(schedule) | extra)
 
 
-@api.patch("/schedules/<name>")
+@api.patch("/schedules/<path:name>")
 @signed_in
 def update_schedule(name: str) -> Response:
     changes = _fields(_json_body())
@@ -238,14 +250,14 @@ def update_schedule(name: str) -> Response:
     return jsonify(schedule_json(door().schedules.update(name, **changes)))
 
 
-@api.delete("/schedules/<name>")
+@api.delete("/schedules/<path:name>")
 @signed_in
 def delete_schedule(name: str) -> tuple[str, int]:
     door().schedules.remove(name)
     return "", 204
 
 
-@api.post("/schedules/<name>/run")
+@api.post("/schedules/<path:name>/run")
 @signed_in
 def run_schedule(name: str) -> tuple[Response, int]:
     return jsonify({"task_id": door().schedules.run_now(name)}), 201
@@ -357,13 +369,15 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
 def _json_body(optional: bool = False) -> dict[str, Any]:
     if optional and not request.get_data():
         return {}
-    if not (request.mimetype or "").endswith("json"):
-        # A cross-site form can send text/plain or a form encoding, never JSON.
-        raise BadRequest("send the body as JSON, with Content-Type: application/json")
+    if request.mimetype != "application/json":
+        # A page of another site can post a form or text/plain, never application/json.
+        raise UnsupportedMediaType("send the body as JSON, with Content-Type: application/json")
     try:
         body = request.get_json()
     except BadRequest:
         raise BadRequest("the body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest("the body's JSON nests too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

@@ -15,7 +15,9 @@ from celery_ops.core.errors import Denied, OperationError
 from celery_ops.dashboard import auth
 from celery_ops.dashboard.api import api, status_of
 from celery_ops.dashboard.api import error as api_error
+from celery_ops.dashboard.encoding import StandardJSONProvider
 from celery_ops.dashboard.pages import HomeView, add_views
+from celery_ops.dashboard.protection import protect
 from celery_ops.extension import CeleryOps, init_app
 from celery_ops.operations import Actor
 
@@ -35,6 +37,7 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
     ops = init_app(celery_app)
     ops.operations(DASHBOARD).maintenance.ensure_schema()
     app = Flask("celery_ops.dashboard")
+    app.json = StandardJSONProvider(app)
     secret = ops.config.dashboard_secret_key
     if not secret and "SECRET_KEY" not in config:
         logger.warning(
@@ -50,10 +53,11 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=ops.config.dashboard_secure_cookies,
-        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_TIME_LIMIT=int(ops.config.dashboard_csrf_time_limit),
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.config.update(config)
+    protect(app, ops.config)
     _attach(app, ops)
     CSRFProtect(app).exempt(api)
     auth.install(app)

@@ -8,6 +8,7 @@ changes made with a session also need a CSRF token (Flask-WTF).
 from __future__ import annotations
 
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -26,6 +27,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from celery_ops.core.errors import Throttled
 from celery_ops.core.records import User
 from celery_ops.extension import CeleryOps
 from celery_ops.operations import Actor, Operations
@@ -47,7 +49,9 @@ class SessionUser:
         return self.user.active
 
     def get_id(self) -> str:
-        return str(self.user.id)
+        # The session version rides along: raising it (sign-out, a new password, a role
+        # change) makes every cookie signed in before it name no user.
+        return f"{self.user.id}:{self.user.session_version}"
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -103,11 +107,11 @@ def install(app: Flask) -> None:
     manager.init_app(app)
 
     @manager.user_loader  # type: ignore[untyped-decorator]
-    def load_user(user_id: str) -> SessionUser | None:
-        try:
-            user = door_for(Actor.anonymous()).accounts.load(int(user_id))
-        except ValueError:
-            return None
+    def load_user(session_id: str) -> SessionUser | None:
+        user_id, _, version = session_id.partition(":")
+        if not (user_id.isdigit() and version.isdigit()) or len(session_id) > 40:
+            return None  # a cookie from before sessions had versions, or a forged one
+        user = door_for(Actor.anonymous()).accounts.load(int(user_id), int(version))
         return SessionUser(user) if user is not None else None
 
     app.register_blueprint(sign_in)
@@ -118,9 +122,14 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
         anonymous = Actor.anonymous(request.remote_addr)
-        user = door_for(anonymous).accounts.authenticate(
-            form.username.data or "", form.password.data or "", via="form"
-        )
+        try:
+            user = door_for(anonymous).accounts.authenticate(
+                form.username.data or "", form.password.data or "", via="form"
+            )
+        except Throttled as exc:
+            flash(f"Too many wrong passwords: try again in {exc.retry_after} s.", "error")
+            page = render_template("celery_ops/login.html", form=form)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is None:
             flash("Wrong user name or password.", "error")
             return render_template("celery_ops/login.html", form=form), 401
@@ -140,9 +149,18 @@ def logout() -> Response:
 
 
 def safe_next(target: str | None, fallback: str | None = None) -> str:
-    """A path on this site to go to, never another site (an open redirect)."""
+    """A path on this site to go to, never another site (an open redirect), after the
+    normalisation a browser applies: tabs, newlines and other control characters dropped,
+    backslashes read as slashes."""
     if target:
-        cleaned = "".join(target.split())  # browsers ignore tabs and newlines in URLs
-        if cleaned.startswith("/") and not cleaned.startswith(("//", "/\\")):
+        cleaned = "".join(c for c in target if c.isprintable() and not c.isspace())
+        cleaned = cleaned.replace("\\", "/")
+        parsed = urlsplit(cleaned)
+        if (
+            cleaned.startswith("/")
+            and not cleaned.startswith("//")
+            and not parsed.scheme
+            and not parsed.netloc
+        ):
             return cleaned
     return fallback or url_for("admin.index")

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-from celery_ops.core.errors import Conflict, InvalidInput
+from celery_ops.core.errors import Conflict, InvalidInput, Throttled
 from celery_ops.core.records import User
 from celery_ops.operations.actors import ADMIN, ROLES, Actor
 from celery_ops.operations.audit import DENIED, OK
-from celery_ops.operations.errors import store_errors
+from celery_ops.operations.errors import from_store, store_errors
 from celery_ops.operations.passwords import hash_password, verify_password
 from celery_ops.operations.requests import UserChanges, parse
 from celery_ops.operations.services import OperationGroup
-from celery_ops.store import Duplicate, NotFound
+from celery_ops.store import Duplicate, NotFound, StoreError
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -74,9 +76,24 @@ class AccountOperations(OperationGroup):
         """The user, if the password is right; None otherwise (audited as denied).
 
         ``via`` is ``form`` for the login page (a success is audited and sets the last
-        sign-in time) or ``basic`` for an API call with HTTP Basic.
+        sign-in time) or ``basic`` for an API call with HTTP Basic. After too many wrong
+        passwords for the name or from the address, :class:`Throttled` (audited too).
         """
         store = self._services.store.accounts
+        config = self._services.config
+        now = self._services.clock.now()
+        targets = {"username": str(username)[:150], "via": via}
+        limits = {f"user:{targets['username']}": config.login_max_failures}
+        if self.actor.remote_addr:
+            limits[f"address:{self.actor.remote_addr}"] = config.login_max_failures_per_address
+        audit = self._services.audit
+        with store_errors():
+            locked = self._services.store.throttle.locked_until(list(limits), now)
+        if locked is not None:
+            detail = f"too many wrong passwords: refused until {locked:%H:%M:%S} UTC"
+            audit.write(audit.entry(self.actor, "login", targets, DENIED, detail))
+            wait = max(1, int((locked - now).total_seconds()) + 1)
+            raise Throttled(f"{detail}, in {wait} s", wait)
         user = None
         if username and len(password) <= MAX_PASSWORD_LENGTH:
             with store_errors():
@@ -84,16 +101,19 @@ class AccountOperations(OperationGroup):
         if user is None:
             verify_password(_DUMMY_HASH, password)
         valid = user is not None and user.active and _verified.check(user.password_hash, password)
-        targets = {"username": username[:150], "via": via}
-        audit = self._services.audit
         if not valid or user is None:
             detail = (
                 "wrong user name or password"
                 if user is None or user.active
                 else "user is switched off"
             )
+            with store_errors():
+                window = timedelta(seconds=config.login_lockout)
+                self._services.store.throttle.failed(limits, now, window)
             audit.write(audit.entry(self.actor, "login", targets, DENIED, detail))
             return None
+        with store_errors():
+            self._services.store.throttle.forget(f"user:{targets['username']}")
         if via == "form":
             actor = Actor.user(user, self.actor.remote_addr)
             entry = audit.entry(actor, "login", targets, OK)
@@ -102,15 +122,23 @@ class AccountOperations(OperationGroup):
         return user
 
     def logout(self) -> None:
-        """The actor signs out (audited)."""
+        """The actor signs out: every session of theirs ends, not only this one (audited)."""
         audit = self._services.audit
-        audit.write(audit.entry(self.actor, "logout", {"username": self.actor.name}, OK))
+        entry = audit.entry(self.actor, "logout", {"username": self.actor.name}, OK)
+        try:
+            self._services.store.accounts.update_user(self.actor.name, {}, entry, end_sessions=True)
+        except NotFound:  # not a user (any more): nothing to end
+            audit.write(entry)
+        except StoreError as exc:
+            raise from_store(exc) from exc
 
-    def load(self, user_id: int) -> User | None:
-        """An active user by id (a session's user), or None."""
+    def load(self, user_id: int, session_version: int) -> User | None:
+        """The user of a session, if still active and the session was not ended since."""
         with store_errors():
             user = self._services.store.accounts.user_by_id(user_id)
-        return user if user is not None and user.active else None
+        if user is None or not user.active or user.session_version != session_version:
+            return None
+        return user
 
     # Managing users (admin)
 
@@ -185,8 +213,10 @@ class AccountOperations(OperationGroup):
         return password if created else None
 
     def _update(self, username: str, values: dict[str, Any], commit: Any) -> None:
+        """Change a user; every session of theirs ends (a new password, role or switch)."""
+        accounts = self._services.store.accounts
         try:
-            commit(lambda entry: self._services.store.accounts.update_user(username, values, entry))
+            commit(lambda entry: accounts.update_user(username, values, entry, end_sessions=True))
         except NotFound:
             raise AccountError(f"no user named {username!r}") from None
 
@@ -201,15 +231,16 @@ class AccountOperations(OperationGroup):
 _verified = VerifiedPasswords()
 
 
+#: What a new user's name may be: no colon (celery-ops's own actors have one), nothing a
+#: path or a link would have to escape.
+USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,150}")
+
+
 def _check(username: str, password: str, role: str) -> None:
-    if (
-        not username
-        or len(username) > 150
-        or any(c.isspace() or c == ":" or not c.isprintable() for c in username)
-    ):
+    if not isinstance(username, str) or not USER_NAME.fullmatch(username):
         raise AccountError(
-            "a user name has 1 to 150 characters, no spaces and no colon (names with a "
-            "colon belong to celery-ops's own actors, such as cli:...)"
+            "a user name has 1 to 150 letters, digits and . _ @ - (no spaces and no colon: "
+            "names with a colon belong to celery-ops's own actors, such as cli:...)"
         )
     if role not in ROLES:
         raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")

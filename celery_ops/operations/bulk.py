@@ -55,7 +55,7 @@ def selection_filter(
     if selection.filter is not None:
         return parse_filter(selection.filter)
     try:
-        age = parse_duration(selection.older_than or "")
+        age = parse_duration(selection.older_than or "", numbers_are_seconds=False)
     except ValueError as exc:
         raise InvalidInput(f"older_than: {exc}") from None
     statuses = parse_filter({"status": selection.status or []}).statuses

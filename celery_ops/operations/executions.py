@@ -48,6 +48,18 @@ class Cancelled:
     terminated: bool
 
 
+def checked_task_id(task_id: Any) -> str:
+    """A task id as given in a path or a form: text of 1 to 255 characters, no control
+    character; InvalidInput otherwise (never a database error)."""
+    if (
+        not isinstance(task_id, str)
+        or not 0 < len(task_id) <= 255
+        or any(ord(c) < 32 or ord(c) == 127 for c in task_id)
+    ):
+        raise InvalidInput(f"{task_id!r:.80} is not a task id")
+    return task_id
+
+
 class ExecutionOperations(OperationGroup):
     """Every operation on executions, for one actor."""
 
@@ -55,6 +67,7 @@ class ExecutionOperations(OperationGroup):
 
     def get(self, task_id: str) -> Execution:
         self._require(VIEWER)
+        checked_task_id(task_id)
         with store_errors():
             found = self._services.store.execution(task_id)
         if found is None:
@@ -64,11 +77,16 @@ class ExecutionOperations(OperationGroup):
     def find(self, task_id: str) -> Execution | None:
         """The execution, or None (a task id typed in a search box)."""
         self._require(VIEWER)
+        wanted = task_id.strip()
+        if not wanted:
+            return None
+        checked_task_id(wanted)
         with store_errors():
-            return self._services.store.execution(task_id.strip()) if task_id.strip() else None
+            return self._services.store.execution(wanted)
 
     def timeline(self, task_id: str) -> list[TimelineEntry]:
         self._require(VIEWER)
+        checked_task_id(task_id)
         with store_errors():
             return self._services.store.timeline(task_id)
 
@@ -141,6 +159,7 @@ class ExecutionOperations(OperationGroup):
         """Send the task again as a new execution, with the exact arguments of its message;
         the new execution's task id (its ``retried_from`` names this one)."""
         with self._operation("retry", {"task_id": task_id}, OPERATOR) as audited:
+            checked_task_id(task_id)
             with store_errors():
                 execution = self._services.store.execution(task_id)
             if execution is None:
@@ -156,6 +175,7 @@ class ExecutionOperations(OperationGroup):
         with self._operation(action, {"task_id": task_id}, OPERATOR):
             if not isinstance(terminate, bool):
                 raise InvalidInput("terminate must be true or false")
+            checked_task_id(task_id)
             with store_errors():
                 execution = self._services.store.execution(task_id)
             if execution is None:

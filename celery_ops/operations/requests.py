@@ -8,6 +8,7 @@ What a value means (a cron expression, a task name) is checked further by the op
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -24,11 +25,15 @@ from pydantic import (
 from celery_ops.core.clock import as_utc, parse_instant
 from celery_ops.core.errors import InvalidInput
 
-#: A name (task, queue, schedule): 1 to 255 characters, no NUL.
+#: A name (task, queue, time zone): 1 to 255 characters, no control character.
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\x00]*$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
 ]
+#: How deep arguments may nest: deeper, a worker's serialiser runs out of stack (at ~900).
+MAX_DEPTH = 32
 #: Free text: no NUL.
 Text = Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00]*$")]
 
@@ -51,6 +56,8 @@ def _json_of(kind: type, example: str) -> BeforeValidator:
             value = list(value)
         if value is not None and not isinstance(value, kind):
             raise ValueError(f"must be a JSON {example}")
+        if value is not None:
+            checked_json(value)
         return value
 
     return BeforeValidator(parse)
@@ -64,6 +71,35 @@ def _instant(value: Any) -> Any:
         except ValueError as exc:
             raise ValueError(str(exc).split(" ", 1)[1]) from None  # the field is named already
     return as_utc(value) if isinstance(value, datetime) else value
+
+
+def checked_json(value: Any, depth: int = 0) -> None:
+    """Refuse what a worker could not take: nesting deeper than :data:`MAX_DEPTH`, numbers
+    that are not finite, text that is not valid Unicode or holds a NUL."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _checked_text(key)
+            checked_json(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            checked_json(item, depth + 1)
+    elif isinstance(value, str):
+        _checked_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"holds {value}, which is not a number JSON can carry")
+
+
+def _checked_text(text: Any) -> None:
+    if not isinstance(text, str):
+        raise ValueError(f"has a key that is not text: {text!r:.40}")
+    if "\x00" in text:
+        raise ValueError("holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds text that is not valid Unicode (a lone surrogate)") from None
 
 
 Optional = BeforeValidator(_empty_as_none)
@@ -148,7 +184,7 @@ def describe(exc: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             message = "unknown field"
         elif error["type"] == "string_pattern_mismatch":
-            message = "contains a NUL character"
+            message = "contains a NUL character or another control character"
         elif error["type"] == "value_error":
             message = message.removeprefix("Value error, ")
         problems.append(f"{where}: {message}")

@@ -26,10 +26,12 @@ from celery_ops.scheduling.definition import (
     ScheduleError,
     ScheduleNotFound,
     ScheduleSpec,
+    check_new_name,
     to_row,
 )
 from celery_ops.scheduling.entries import read_redbeat, spec_from_celery_entry
-from celery_ops.scheduling.timing import CRON, INTERVAL, ONCE, TimingError
+from celery_ops.scheduling.firing import UNREADABLE_TIMING
+from celery_ops.scheduling.timing import CRON, INTERVAL, ONCE
 from celery_ops.store import Duplicate, NotFound
 from celery_ops.store.schedules import ScheduleStore
 
@@ -108,20 +110,20 @@ class ScheduleOperations(OperationGroup):
     def upcoming(self, name: str, count: int = 5, after: datetime | None = None) -> list[datetime]:
         """The next ``count`` due times of a schedule, whether or not it is enabled."""
         schedule = self.get(name)
+        start = after or self._services.clock.now()
         try:
             timing = schedule.timing(self.default_timezone).validate()
-        except TimingError as exc:
+            if schedule.kind == INTERVAL and schedule.next_run_at and schedule.next_run_at > start:
+                times = [schedule.next_run_at]
+                while len(times) < count:
+                    following = timing.next_due_after(times[-1], times[-1])[1]
+                    if following is None:
+                        break
+                    times.append(following)
+                return times
+            return timing.upcoming(start, count)
+        except UNREADABLE_TIMING as exc:  # a row written by plain SQL may hold anything
             raise ScheduleError(f"schedule {name!r}: {exc}") from None
-        start = after or self._services.clock.now()
-        if schedule.kind == INTERVAL and schedule.next_run_at and schedule.next_run_at > start:
-            times = [schedule.next_run_at]
-            while len(times) < count:
-                following = timing.next_due_after(times[-1], times[-1])[1]
-                if following is None:
-                    break
-                times.append(following)
-            return times
-        return timing.upcoming(start, count)
 
     def preview(self, name: str, definition: Mapping[str, Any], count: int = 5) -> list[datetime]:
         """The next due times of a definition not saved yet (a form's "check" button)."""
@@ -148,6 +150,7 @@ class ScheduleOperations(OperationGroup):
         ``misfire``, ``enabled``, ``description``), as values or as text.
         """
         with self._operation("schedule-create", {"name": name}, OPERATOR) as audited:
+            name = check_new_name(name)
             changes = _changes({"task": task, **definition})
             spec = _apply_changes(ScheduleSpec(name=name, task=task, kind=""), changes)
             self._insert([spec], audited.commit)
@@ -159,6 +162,7 @@ class ScheduleOperations(OperationGroup):
         names = [spec.name for spec in specs]
         targets = {"names": names[:50], "count": len(names)}
         with self._operation("schedule-create", targets, OPERATOR) as audited:
+            specs = [replace(spec, name=check_new_name(spec.name)) for spec in specs]
             return self._insert(specs, audited.commit)
 
     def update(self, name: str, **changes: Any) -> Schedule:
@@ -167,6 +171,8 @@ class ScheduleOperations(OperationGroup):
             current = Schedule.from_row(self._row(name))
             given = _changes(changes)
             audited.targets["changed"] = sorted(given)
+            if given.get("name") is not None:
+                given["name"] = check_new_name(given["name"])
             spec = _apply_changes(current.spec(), given).validated()
             if spec.name != name:
                 audited.targets["renamed_to"] = spec.name
@@ -264,7 +270,7 @@ class ScheduleOperations(OperationGroup):
                 ) from None
             for spec in specs:
                 try:
-                    valid = spec.validated()
+                    valid = replace(spec, name=check_new_name(spec.name)).validated()
                     if self._store.get(valid.name) is not None:
                         if not replace_existing:
                             report.skipped.append(valid.name)
@@ -297,6 +303,7 @@ class ScheduleOperations(OperationGroup):
     ) -> None:
         current = current or self._schedule_or_none(name)
         if current is None:
+            check_new_name(name)
             self._check_tasks({spec.task})
             self._store.insert([self._row_for(spec, None, created=True)])
             report.added.append(name)
@@ -314,6 +321,8 @@ class ScheduleOperations(OperationGroup):
                 report.updated.append(name)
 
     def _row(self, name: str) -> ScheduleRow:
+        if not isinstance(name, str) or not 0 < len(name) <= 255 or "\x00" in name:
+            raise ScheduleNotFound(str(name)[:80])  # no schedule can have such a name
         with store_errors():
             row = self._store.get(name)
         if row is None:

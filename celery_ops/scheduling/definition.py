@@ -44,6 +44,12 @@ SENDABLE_OPTIONS = frozenset(
 )
 
 
+#: The most runs a schedule may be limited to (the column is a 32-bit integer).
+MAX_RUNS = 2**31 - 1
+#: The longest name of a new schedule (rows written earlier may have up to 255 characters).
+MAX_NAME_CHARS = 200
+
+
 class ScheduleError(InvalidInput):
     """A schedule definition celery-ops cannot save or fire; the message says what to fix."""
 
@@ -105,18 +111,30 @@ class ScheduleSpec:
             raise ScheduleError(
                 f"schedule {name!r}: misfire must be one of {', '.join(MISFIRE_POLICIES)}"
             )
-        if self.max_runs is not None and self.max_runs < 1:
-            raise ScheduleError(f"schedule {name!r}: max runs must be at least 1")
+        if self.max_runs is not None and not (
+            isinstance(self.max_runs, int) and 1 <= self.max_runs <= MAX_RUNS
+        ):
+            raise ScheduleError(
+                f"schedule {name!r}: max runs must be at least 1 and at most {MAX_RUNS}"
+            )
         if self.priority is not None and not 0 <= self.priority <= 255:
             raise ScheduleError(f"schedule {name!r}: priority must be between 0 and 255")
+        try:
+            run_at, start_at, end_at = (
+                _aware(self.run_at) if self.kind == ONCE else None,
+                _aware(self.start_at),
+                _aware(self.end_at),
+            )
+        except (OverflowError, TypeError, AttributeError):
+            raise ScheduleError(f"schedule {name!r}: a time is out of the range of dates") from None
         spec = replace(
             self,
             name=name,
             cron_expression=_checked_cron(self.cron_expression) if self.kind == CRON else None,
             interval_seconds=self.interval_seconds if self.kind == INTERVAL else None,
-            run_at=_aware(self.run_at) if self.kind == ONCE else None,
-            start_at=_aware(self.start_at),
-            end_at=_aware(self.end_at),
+            run_at=run_at,
+            start_at=start_at,
+            end_at=end_at,
             args=_json_list(self.args, name),
             kwargs=_json_dict(self.kwargs, "kwargs", name),
             options=_checked_options(self.options, name),
@@ -166,6 +184,18 @@ class Schedule(ScheduleSpec):
         return {f.name: _iso(getattr(self, f.name)) for f in fields(self) if f.name != "source"} | {
             "source": self.source
         }
+
+
+def check_new_name(name: str) -> str:
+    """The name of a schedule being created or renamed, stripped: 1 to 200 printable
+    characters (spaces and slashes are fine: ``beat_schedule`` keys have them)."""
+    stripped = (name or "").strip() if isinstance(name, str) else ""
+    if not stripped or len(stripped) > MAX_NAME_CHARS or not stripped.isprintable():
+        raise ScheduleError(
+            f"a schedule's name has 1 to {MAX_NAME_CHARS} printable characters (no control "
+            f"character), got {name!r:.80}"
+        )
+    return stripped
 
 
 def timing_of(row: ScheduleRow, default_timezone: str) -> Timing:

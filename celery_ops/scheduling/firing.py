@@ -10,6 +10,10 @@ from celery_ops.core.records import ScheduleRow
 from celery_ops.scheduling.definition import ScheduleError, SendRequest, send_request, timing_of
 from celery_ops.scheduling.timing import MISFIRE_SKIP, ONCE, TimingError
 
+#: What a row written by plain SQL can make the timing arithmetic raise: such a row is
+#: parked with the reason, and every other row keeps firing.
+UNREADABLE_TIMING = (TimingError, TypeError, ValueError, ArithmeticError)
+
 
 @dataclass(frozen=True, slots=True)
 class FirePlan:
@@ -38,11 +42,11 @@ def plan_fire(
     assert due is not None, "plan_fire takes rows found due"
     try:
         timing = timing_of(row, default_timezone).validate()
-    except (TimingError, TypeError, ValueError) as exc:
+        fire_at, following = timing.next_due_after(due, now)
+    except UNREADABLE_TIMING as exc:
         # Nothing can be computed: park the row (next_run_at NULL) until someone edits it.
         return FirePlan(schedule_id, name, due, None, None, None, True, _explain(name, exc))
 
-    fire_at, following = timing.next_due_after(due, now)
     max_runs, total_runs = row.max_runs, row.total_runs or 0
     if max_runs is not None and total_runs >= max_runs:
         return FirePlan(schedule_id, name, due, None, None, None, False)
@@ -91,7 +95,7 @@ def first_due_times(
         try:
             timing = timing_of(row, default_timezone).validate()
             first = timing.first_due(now, row.last_run_at)
-        except (TimingError, TypeError, ValueError) as exc:
+        except UNREADABLE_TIMING as exc:
             errors[row.id] = _explain(row.name, exc)
             continue
         computed.append((row.id, first, first is not None))

@@ -30,10 +30,13 @@ KINDS = (CRON, INTERVAL, ONCE)
 MISFIRE_ONCE, MISFIRE_SKIP = "once", "skip"
 MISFIRE_POLICIES = (MISFIRE_ONCE, MISFIRE_SKIP)
 
-#: The shortest and longest interval: shorter than a millisecond rounds to nothing in a
-#: timedelta, and longer ones overflow a datetime.
-MIN_INTERVAL = 0.001
-MAX_INTERVAL = 100 * 366 * 86_400.0
+#: The shortest and longest interval, in seconds: ten fires a second at most, and ten years.
+MIN_INTERVAL = 0.1
+MAX_INTERVAL = 3653 * 86_400.0
+#: The instants a schedule may name (start, end, one-off time): far enough from the ends of
+#: what a datetime holds that no time zone or interval arithmetic can overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 # A cron expression that names no instant for this long (e.g. 30 February) is treated as
 # never firing again instead of searching forever.
@@ -47,8 +50,10 @@ class TimingError(ValueError):
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``, or a :class:`TimingError` saying it does not exist."""
     try:
+        if len(name) > 255:
+            raise ValueError("too long")
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise TimingError(
             f"unknown time zone {name!r}: use an IANA name such as 'Europe/Rome' or 'UTC'"
         ) from None
@@ -57,6 +62,8 @@ def zone(name: str) -> ZoneInfo:
 def check_cron(expression: str) -> str:
     """``expression`` normalised, or a :class:`TimingError` naming what is wrong with it."""
     normalised = " ".join(str(expression).split())
+    if len(normalised) > 255:
+        raise TimingError("invalid cron expression: longer than 255 characters")
     fields = normalised.split(" ")
     if not normalised.startswith("@") and len(fields) not in (5, 6):
         raise TimingError(
@@ -92,16 +99,31 @@ class Timing:
             zone(self.timezone)
         elif self.kind == INTERVAL:
             seconds = self.interval_seconds
-            if seconds is None or not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or not MIN_INTERVAL <= seconds <= MAX_INTERVAL
+            ):
                 raise TimingError(
                     f"an interval must be a number of seconds above 0, from {MIN_INTERVAL:g} "
-                    f"to {MAX_INTERVAL:g} (100 years), got {seconds!r}"
+                    f"to {MAX_INTERVAL:.0f} (10 years), got {seconds!r}"
                 )
         elif self.kind == ONCE:
             if self.run_at is None:
                 raise TimingError("a one-off schedule needs the time to run at")
         else:
             raise TimingError(f"unknown schedule kind {self.kind!r}: use one of {KINDS}")
+        for what, moment in (("time to run at", self.run_at), ("start", self.start_at),
+                             ("end", self.end_at)):  # fmt: skip
+            if moment is not None and not (
+                isinstance(moment, datetime)
+                and moment.tzinfo is not None
+                and EARLIEST <= moment <= LATEST
+            ):
+                raise TimingError(
+                    f"the {what} must be a time between {EARLIEST.year} and {LATEST.year}, "
+                    f"got {moment!r}"
+                )
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             raise TimingError("the end must come after the start")
         return self

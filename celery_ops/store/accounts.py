@@ -76,13 +76,21 @@ class AccountStore:
         return True
 
     def update_user(
-        self, username: str, values: dict[str, Any], audit: AuditEntry | None = None
+        self,
+        username: str,
+        values: dict[str, Any],
+        audit: AuditEntry | None = None,
+        end_sessions: bool = False,
     ) -> None:
-        """Change a user (and write its audit entry in the same transaction); NotFound when
-        there is no such user, and then nothing is written."""
+        """Change a user (and write its audit entry in the same transaction); with
+        ``end_sessions``, every session signed in before ends. NotFound when there is no
+        such user, and then nothing is written."""
+        changes: dict[str, Any] = dict(values)
+        if end_sessions:
+            changes["session_version"] = users.c.session_version + 1
         with translated(), self.engine.begin() as connection:
             result = connection.execute(
-                update(users).where(users.c.username == username).values(**values)
+                update(users).where(users.c.username == username).values(**changes)
             )
             if not result.rowcount:
                 raise NotFound(f"no user named {username!r}")

@@ -32,6 +32,7 @@ from celery_ops.store.errors import SchemaError, translated
 from celery_ops.store.jobs import JobStore
 from celery_ops.store.maintenance import ReapResult
 from celery_ops.store.schedules import ScheduleStore
+from celery_ops.store.throttle import ThrottleStore
 
 
 @dataclass(slots=True)
@@ -97,6 +98,11 @@ class Store:
     def audit(self) -> AuditStore:
         """The audit log."""
         return AuditStore(self.engine)
+
+    @property
+    def throttle(self) -> ThrottleStore:
+        """Wrong passwords counted, for sign-in throttling."""
+        return ThrottleStore(self.engine)
 
     @property
     def jobs(self) -> JobStore:

@@ -254,6 +254,22 @@ class User(Base):
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session cookie of this user: raised on sign-out, a new password, a role
+    # change or a switch-off, it ends every session signed in before.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginThrottle(Base):
+    """Wrong passwords counted per user name and per client address, to refuse guessing."""
+
+    __tablename__ = "celery_ops_login_throttle"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    # "user:<name>" or "address:<ip>"
+    key: Mapped[str] = mapped_column(NAME, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditEntry(Base):
@@ -327,4 +343,5 @@ schedule_runs = cast(Table, ScheduleRun.__table__)
 users = cast(Table, User.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
 jobs = cast(Table, Job.__table__)
+login_throttle = cast(Table, LoginThrottle.__table__)
 search_text = cast(Table, SearchText.__table__)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers.door_app import DoorApp
 from helpers.waiting import wait_for
-from operations.conftest import DoorApp
 
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.operations import VIEWER

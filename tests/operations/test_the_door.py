@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from operations.conftest import USERS, DoorApp
+from helpers.door_app import USERS, DoorApp
 
 from celery_ops.core.errors import (
     Conflict,

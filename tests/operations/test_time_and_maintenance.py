@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import time_machine
-from operations.conftest import DoorApp
+from helpers.door_app import DoorApp
 
 from celery_ops.core.clock import FixedClock
 from celery_ops.core.filters import ExecutionFilter
@@ -18,8 +18,7 @@ from celery_ops.recording.folding import fold_events
 
 class TestRetention:
     def test_each_status_is_kept_as_long_as_its_policy_says(self, door_app: DoorApp) -> None:
-        door_app.ops._config = None
-        door_app.app.conf.ops_retention = {"SUCCESS": "7d", "FAILURE": "30d"}
+        door_app.configure(retention={"SUCCESS": "7d", "FAILURE": "30d"})
         door_app.seed(5, status="SUCCESS")
         door_app.seed(2, status="FAILURE")
         operations = door_app.ops.operations(Actor.cli())

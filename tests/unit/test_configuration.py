@@ -83,6 +83,21 @@ def test_retention_ages_are_parsed() -> None:
     assert config.retention == {"SUCCESS": 7 * 86_400, "FAILURE": 14 * 86_400}
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("15m", 900), ("1.5h", 5400), (30, 30)])
-def test_durations(text, seconds) -> None:
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("15m", 900), ("1.5h", 5400), (" 2W ", 1_209_600), (30, 30)]
+)
+def test_durations_carry_their_unit_and_numbers_are_seconds(text, seconds) -> None:
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text", ["7", "7 days", "-1d", "0s", "soon", "999999999999999999999999999999d", "20000000w"]
+)
+def test_a_duration_without_a_unit_or_out_of_range_is_refused(text) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_a_number_is_a_duration_only_where_the_name_says_seconds() -> None:
+    with pytest.raises(ValueError, match="give it with its unit"):
+        parse_duration(7, numbers_are_seconds=False)

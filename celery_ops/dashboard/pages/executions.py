@@ -67,7 +67,7 @@ class ExecutionsView(Page):
             filtered=any(request.args.get(key) for key in FILTER_KEYS),
         )
 
-    @expose("/view/<task_id>")  # type: ignore[untyped-decorator]
+    @expose("/view/<path:task_id>")  # type: ignore[untyped-decorator]
     def details(self, task_id: str) -> Any:
         executions = door().executions
         try:

@@ -95,7 +95,7 @@ class SchedulesView(Page):
             local=_local,
         )
 
-    @expose("/view/<schedule_name>")  # type: ignore[untyped-decorator]
+    @expose("/view/<path:schedule_name>")  # type: ignore[untyped-decorator]
     def details(self, schedule_name: str) -> Any:
         schedules = door().schedules
         try:
@@ -125,7 +125,7 @@ class SchedulesView(Page):
             form.timezone.data = door().schedules.default_timezone
         return self._edit(form, None)
 
-    @expose("/edit/<schedule_name>", methods=["GET", "POST"])  # type: ignore[untyped-decorator]
+    @expose("/edit/<path:schedule_name>", methods=["GET", "POST"])  # type: ignore[untyped-decorator]
     def edit(self, schedule_name: str) -> Any:
         form = ScheduleForm()
         if request.method == "GET":
@@ -136,7 +136,7 @@ class SchedulesView(Page):
                 return redirect(url_for(".index"))
         return self._edit(form, schedule_name)
 
-    @expose("/<schedule_name>/<command>", methods=["POST"])  # type: ignore[untyped-decorator]
+    @expose("/<path:schedule_name>/<command>", methods=["POST"])  # type: ignore[untyped-decorator]
     def command(self, schedule_name: str, command: str) -> Any:
         name = schedule_name
         schedules = door().schedules

@@ -32,7 +32,7 @@ class UsersView(Page):
             flash(f"Added {username} ({role}).", "success")
         return redirect(url_for(".index"))
 
-    @expose("/<username>/update", methods=["POST"])  # type: ignore[untyped-decorator]
+    @expose("/<path:username>/update", methods=["POST"])  # type: ignore[untyped-decorator]
     def update(self, username: str) -> Any:
         changes: dict[str, Any] = {}
         if request.form.get("role"):
