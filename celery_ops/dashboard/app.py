@@ -15,6 +15,7 @@ from celery_ops.core.errors import Denied, OperationError
 from celery_ops.dashboard import auth
 from celery_ops.dashboard.api import api, status_of
 from celery_ops.dashboard.api import error as api_error
+from celery_ops.dashboard.assets import assets
 from celery_ops.dashboard.encoding import StandardJSONProvider
 from celery_ops.dashboard.pages import HomeView, add_views
 from celery_ops.dashboard.protection import protect
@@ -90,6 +91,7 @@ def register_views(admin: Admin, celery_app: Any) -> None:
 
 def _attach(app: Flask, ops: CeleryOps) -> None:
     app.extensions["celery_ops"] = ops
+    app.register_blueprint(assets)
 
     @app.errorhandler(OperationError)
     def _refused(exc: OperationError) -> Any:

@@ -32,7 +32,7 @@ from celery_ops.core.records import User
 from celery_ops.extension import CeleryOps
 from celery_ops.operations import Actor, Operations
 
-sign_in = Blueprint("celery_ops_auth", __name__, template_folder="templates")
+sign_in = Blueprint("celery_ops_auth", __name__)
 
 
 class SessionUser:
