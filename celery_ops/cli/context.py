@@ -3,13 +3,13 @@ reports failure."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
 
+from celery_ops.core import standard_json
 from celery_ops.core.errors import OperationError
 from celery_ops.extension import CeleryOps, init_app
 from celery_ops.operations import Actor, Operations
@@ -53,4 +53,4 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, default=str, indent=2, ensure_ascii=False))
+    click.echo(standard_json.dumps(value, default=str, indent=2, ensure_ascii=False))

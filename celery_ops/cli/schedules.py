@@ -236,11 +236,15 @@ def _changes(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(schedule: Schedule) -> str:
+    # A row written with SQL may lack its timing: shown as it is, never a traceback.
     if schedule.kind == "cron":
-        return f"cron '{schedule.cron_expression}' {schedule.timezone or ''}".strip()
+        return f"cron '{schedule.cron_expression or ''}' {schedule.timezone or ''}".strip()
     if schedule.kind == "interval":
-        return f"every {schedule.interval_seconds:g}s"
-    return f"once at {_when(schedule.run_at)}"
+        every = schedule.interval_seconds
+        return f"every {every:g}s" if every is not None else "every ?s"
+    if schedule.kind == "once":
+        return f"once at {_when(schedule.run_at)}"
+    return f"unknown kind {schedule.kind!r}"
 
 
 def _next(schedule: Schedule) -> str:
