@@ -238,3 +238,36 @@ class TestTheAppsBeatScheduleComesAlong:
         )
         assert report.added == ["fine"]
         assert "unsupported schedule type str" in report.problems[0]
+
+    @pytest.mark.parametrize(
+        ("entry", "message"),
+        [
+            ({"task": "beatapp.add", "schedule": 1e-9}, "interval must be"),
+            ({"task": "beatapp.add", "schedule": float("inf")}, "interval must be"),
+            ({"task": "beatapp.add", "schedule": timedelta(microseconds=1)}, "interval must be"),
+            ({"task": "beatapp.add", "schedule": timedelta(days=4000)}, "interval must be"),
+            ({"task": "beatapp.add", "schedule": 5, "options": {"priority": 2**40}}, "priority"),
+        ],
+    )
+    def test_an_absurd_entry_is_reported_and_the_rest_synced(
+        self, beat_app: BeatApp, entry: dict, message: str
+    ) -> None:
+        report = beat_app.ops.schedules.sync_config(
+            {"absurd": entry, "fine": {"task": "beatapp.add", "schedule": 5}}
+        )
+        assert report.added == ["fine"]
+        assert len(report.problems) == 1 and message in report.problems[0], report.problems
+        assert not beat_app.ops.schedules.exists("absurd")
+
+    @pytest.mark.parametrize("name", ["", "line\nbreak", "x" * 201])
+    def test_an_entry_whose_key_cannot_be_a_name_is_reported(
+        self, beat_app: BeatApp, name: str
+    ) -> None:
+        report = beat_app.ops.schedules.sync_config(
+            {
+                name: {"task": "beatapp.add", "schedule": 5},
+                "a key/with spaces": {"task": "beatapp.add", "schedule": 5},
+            }
+        )
+        assert report.added == ["a key/with spaces"]
+        assert len(report.problems) == 1 and "not synced" in report.problems[0]

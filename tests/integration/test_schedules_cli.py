@@ -145,3 +145,21 @@ class TestImportingFromRedbeat:
             "schedules", "import-redbeat", "--redis-url", url, "--key-prefix", prefix
         )
         assert "0 imported, 2 already present" in again.stdout
+
+    def test_an_absurd_entry_is_refused_with_its_reason_and_the_rest_imported(
+        self, app: ExternalApp, redbeat: tuple[str, str]
+    ) -> None:
+        url, prefix = redbeat
+        RedBeatSchedulerEntry("too-fast", "extapp.add", 1e-9, app=app.app).save()
+        RedBeatSchedulerEntry("bad\x01name", "extapp.add", 60.0, app=app.app).save()
+        result = app.ops_cli(
+            "schedules", "import-redbeat", "--redis-url", url, "--key-prefix", prefix
+        )
+        assert result.returncode == 1
+        assert "2 imported, 0 already present (use --replace to overwrite), 2 refused" in (
+            result.stdout
+        )
+        assert "too-fast: " in result.stderr and "interval must be" in result.stderr
+        assert "control character" in result.stderr
+        assert not app.ops.schedules.exists("too-fast")
+        assert app.ops.schedules.exists("every-30") and app.ops.schedules.exists("weekly")
