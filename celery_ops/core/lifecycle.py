@@ -78,8 +78,19 @@ def progress(status: str | None, attempt: int) -> int:
     return attempt * 10 + _RANKS[status]
 
 
+#: The progress of the event whose error the row shows: an error outranks another only if
+#: its event does, so a retry's error written late never hides a later one.
+ERROR_PROGRESS = "error_progress"
+#: The columns that describe an error, kept together under Policy.LATEST_ERROR.
+ERROR_COLUMNS = ("error_type", "error_message", "exception_trace")
+
+
 class Policy(Enum):
     FIRST = "first"  # the first known value stays (what was sent does not change)
+    EARLIEST = "earliest"  # the earliest time any event reports, whatever order they come in
+    GREATEST = "greatest"  # the largest value any event reports
+    #: the error of the furthest event that reports one (by ERROR_PROGRESS), whatever the order
+    LATEST_ERROR = "latest error"
     LATEST = "latest"  # the value of the newest status-setting event; older ones only fill gaps
     SUM = "sum"  # counters: every event adds to it
 
@@ -93,8 +104,8 @@ COLUMN_POLICIES: dict[str, Policy] = {
     "message_kwargs": Policy.FIRST,
     "priority": Policy.FIRST,
     "expires": Policy.FIRST,
-    "published_at": Policy.FIRST,
-    "received_at": Policy.FIRST,
+    "published_at": Policy.EARLIEST,
+    "received_at": Policy.EARLIEST,
     "parent_id": Policy.FIRST,
     "root_id": Policy.FIRST,
     "group_id": Policy.FIRST,
@@ -111,9 +122,12 @@ COLUMN_POLICIES: dict[str, Policy] = {
     "worker_id": Policy.LATEST,
     "pid": Policy.LATEST,
     "result": Policy.LATEST,
-    "error_type": Policy.LATEST,
-    "error_message": Policy.LATEST,
-    "exception_trace": Policy.LATEST,
+    "error_type": Policy.LATEST_ERROR,
+    "error_message": Policy.LATEST_ERROR,
+    "exception_trace": Policy.LATEST_ERROR,
+    # After the error columns: MariaDB's upsert assigns left to right, and they compare with
+    # the value before this write.
+    ERROR_PROGRESS: Policy.GREATEST,
     "memory_usage_mb": Policy.LATEST,
     "attempts": Policy.SUM,
 }
@@ -140,15 +154,31 @@ class ExecutionPatch:
         return self.progress == other_progress and self.status not in TERMINAL_STATUSES
 
 
+def error_outranks(incoming: int | None, current: dict[str, Any]) -> bool:
+    """Whether an error reported at progress ``incoming`` replaces the one in ``current``."""
+    if incoming is None:
+        return False
+    known = current.get(ERROR_PROGRESS)
+    return known is None or incoming > known
+
+
 def merge_patches(current: ExecutionPatch, new: ExecutionPatch) -> None:
     """Fold ``new`` into ``current`` in place, with the same rules the store's upsert uses."""
     applies = new.supersedes(current.progress)
+    error_applies = error_outranks(new.values.get(ERROR_PROGRESS), current.values)
     for column, value in new.values.items():
         policy = COLUMN_POLICIES[column]
         if policy is Policy.SUM:
             current.values[column] = current.values.get(column, 0) + value
         elif value is None:
             continue
+        elif policy is Policy.EARLIEST or policy is Policy.GREATEST:
+            known = current.values.get(column)
+            pick = min if policy is Policy.EARLIEST else max
+            current.values[column] = value if known is None else pick(known, value)
+        elif policy is Policy.LATEST_ERROR:
+            if error_applies:
+                current.values[column] = value
         elif current.values.get(column) is None or (policy is Policy.LATEST and applies):
             current.values[column] = value
     if applies and new.status is not None:

@@ -47,6 +47,7 @@ class Execution:
     error_type: str | None = None
     error_message: str | None = None
     exception_trace: str | None = None
+    error_progress: int | None = None
     memory_usage_mb: float | None = None
     parent_id: str | None = None
     root_id: str | None = None
@@ -56,7 +57,7 @@ class Execution:
     tenant_id: str | None = None
 
     #: Fields never shown to anyone: the exact message arguments exist only to retry a task.
-    HIDDEN = frozenset({"id", "message_args", "message_kwargs", "progress"})
+    HIDDEN = frozenset({"id", "message_args", "message_kwargs", "progress", "error_progress"})
 
     def shown(self) -> dict[str, Any]:
         """Every field an operator may see, by name."""

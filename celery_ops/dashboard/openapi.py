@@ -1,10 +1,15 @@
-"""The OpenAPI 3 description of /api/, served at /api/openapi.json."""
+"""The OpenAPI 3.1 description of /api/, served at /api/openapi.json.
+
+Request bodies are the JSON Schemas of the operations layer's own pydantic models
+(celery_ops.operations.requests): what the document says is what the door checks.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from celery_ops.core import lifecycle as states
+from celery_ops.operations.requests import DispatchRequest, Request, ScheduleChanges, Selection
 from celery_ops.version import __version__
 
 
@@ -18,15 +23,36 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     meaning = {
-        400: "Malformed request (the body is not JSON, or not an object)",
+        400: "Malformed request (the body is not JSON, not an object, or nests too deeply)",
         401: "Not signed in: use HTTP Basic with a dashboard user",
-        403: "Signed in without the role this needs (or, with a session, no CSRF token)",
+        403: "Signed in without the role this needs; with a session, no CSRF token; or a "
+        "state change a browser marked as sent from another site (error: cross_site)",
         404: "No such execution, schedule, queue or job",
         409: "The execution's state does not allow this",
+        415: "The body is not sent as application/json",
         422: "A value the action cannot use, or an unknown task name",
+        429: "Too many wrong passwords for this user or from this address: wait Retry-After "
+        "seconds",
         503: "The store or the broker cannot be reached right now",
     }
-    return {str(code): _json(_ref("Error"), meaning[code]) for code in (401, *codes)}
+    shown = (401, 429, *codes)
+    if 400 in codes:  # a request with a body
+        shown = (*shown, 415)
+    return {str(code): _json(_ref("Error"), meaning[code]) for code in sorted(set(shown))}
+
+
+def _linked(response: dict[str, Any], field: str, *operations: str) -> dict[str, Any]:
+    """``response`` with OpenAPI links: what a client (or a stateful test) calls next with
+    the ``field`` of its body, the path parameter of the same name."""
+    parameters = {field: f"$response.body#/{field}"}
+    links = {op: {"operationId": op, "parameters": parameters} for op in operations}
+    return {**response, "links": links}
+
+
+def _sent(description: str) -> dict[str, Any]:
+    """A task sent: its id, and what to do with it next."""
+    response = _json(_ref("TaskId"), description)
+    return _linked(response, "task_id", "getTask", "retryTask", "cancelTask")
 
 
 def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
@@ -53,49 +79,44 @@ def _bulk_responses() -> dict[str, Any]:
         "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}},
     }
     return {
-        "200": _json(done, "Done"),
-        "202": _json(running, "Running in the background: GET /api/jobs/{job_id}"),
+        "200": _linked(_json(done, "Done"), "job_id", "getJob"),
+        "202": _linked(
+            _json(running, "Running in the background: GET /api/jobs/{job_id}"),
+            "job_id",
+            "getJob",
+        ),
         **_errors(400, 403, 422, 503),
     }
 
 
-_SELECTION: dict[str, Any] = {
-    "task_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 100_000},
-    "filter": {
-        "type": "object",
-        "description": "The query parameters of GET /api/tasks (status, task, queue, ...)",
-    },
-}
 _JSON_ANY: dict[str, Any] = {}
 
-_SCHEDULE_FIELDS: dict[str, Any] = {
-    "task": {"type": "string"},
-    "cron": {"type": "string", "description": "5 fields, or 6 with seconds last"},
-    "every": {
-        "type": "number",
-        "minimum": 0,
-        "exclusiveMinimum": True,
-        "description": "interval in seconds",
-    },
-    "at": {"type": "string", "format": "date-time", "description": "run once at"},
-    "timezone": {"type": "string", "description": "IANA name, for cron"},
-    "args": {"type": "array"},
-    "kwargs": {"type": "object"},
-    "queue": {"type": "string"},
-    "priority": {"type": "integer", "minimum": 0, "maximum": 255},
-    "options": {"type": "object"},
-    "enabled": {"type": "boolean"},
-    "max_runs": {"type": "integer", "minimum": 1},
-    "misfire": {"type": "string", "enum": ["once", "skip"]},
-    "description": {"type": "string"},
-    "start_at": {"type": "string", "format": "date-time"},
-    "end_at": {"type": "string", "format": "date-time"},
-}
+
+def _request_schemas() -> dict[str, Any]:
+    """The bodies the door reads, from its pydantic models."""
+    models: tuple[type[Request], ...] = (DispatchRequest, ScheduleChanges, Selection)
+    schemas: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    selection = schemas["Selection"]
+    schemas["NewSchedule"] = {
+        "allOf": [_ref("ScheduleChanges")],
+        "required": ["name", "task"],
+        "description": "A schedule: name, task and one of cron, every or at",
+    }
+    schemas["CancelSelection"] = {
+        **selection,
+        "title": "CancelSelection",
+        "properties": {**selection["properties"], "terminate": {"type": "boolean"}},
+    }
+    return schemas
 
 
 def document() -> dict[str, Any]:
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "celery-ops API",
             "version": __version__,
@@ -107,6 +128,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
             "schemas": {
+                **_request_schemas(),
                 "Error": {
                     "type": "object",
                     "required": ["error", "detail"],
@@ -123,7 +145,7 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "id": {"type": "integer"},
                         "task_id": {"type": "string"},
-                        "task_name": {"type": "string", "nullable": True},
+                        "task_name": {"type": ["string", "null"]},
                         "status": {"type": "string", "enum": list(states.ALL_STATUSES)},
                     },
                 },
@@ -131,30 +153,6 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "description": "A row of celery_ops_schedules (see docs/scheduling.md)",
                     "properties": {"name": {"type": "string"}, "kind": {"type": "string"}},
-                },
-                "Selection": {
-                    "type": "object",
-                    "description": "Either task_ids or filter",
-                    "properties": _SELECTION,
-                },
-                "CancelSelection": {
-                    "type": "object",
-                    "description": "Either task_ids or filter; terminate running ones if asked",
-                    "properties": {**_SELECTION, "terminate": {"type": "boolean"}},
-                },
-                "PurgeSelection": {
-                    "type": "object",
-                    "description": "One of task_ids, filter, or older_than (with status)",
-                    "properties": {
-                        **_SELECTION,
-                        "older_than": {"type": "string", "example": "7d"},
-                        "status": {
-                            "oneOf": [
-                                {"type": "string"},
-                                {"type": "array", "items": {"type": "string"}},
-                            ]
-                        },
-                    },
                 },
                 "Job": {
                     "type": "object",
@@ -167,8 +165,8 @@ def document() -> dict[str, Any]:
                             "enum": ["queued", "running", "done", "failed"],
                         },
                         "done": {"type": "integer"},
-                        "total": {"type": "integer", "nullable": True},
-                        "result": {"type": "object", "nullable": True},
+                        "total": {"type": ["integer", "null"]},
+                        "result": {"type": ["object", "null"]},
                     },
                 },
                 "AuditEntry": {
@@ -180,7 +178,7 @@ def document() -> dict[str, Any]:
                         "action": {"type": "string"},
                         "targets": {},
                         "outcome": {"type": "string"},
-                        "detail": {"type": "string", "nullable": True},
+                        "detail": {"type": ["string", "null"]},
                     },
                 },
             },
@@ -224,26 +222,27 @@ def _paths() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "items": {"type": "array", "items": _ref("Execution")},
-            "next_cursor": {"type": "integer", "nullable": True},
+            "next_cursor": {"type": ["integer", "null"]},
         },
     }
     audit_page = {
         "type": "object",
         "properties": {
             "items": {"type": "array", "items": _ref("AuditEntry")},
-            "next_cursor": {"type": "integer", "nullable": True},
+            "next_cursor": {"type": ["integer", "null"]},
         },
     }
     schedule_page = {
         "type": "object",
         "properties": {
             "items": {"type": "array", "items": _ref("Schedule")},
-            "next_cursor": {"type": "string", "nullable": True},
+            "next_cursor": {"type": ["string", "null"]},
         },
     }
     return {
         "/api/tasks": {
             "get": {
+                "operationId": "listTasks",
                 "summary": "Executions, newest first (keyset paging with cursor)",
                 "parameters": [*filters, *page_params],
                 "responses": {"200": _json(execution_page, "A page"), **_errors(403, 422)},
@@ -251,27 +250,15 @@ def _paths() -> dict[str, Any]:
         },
         "/api/tasks/dispatch": {
             "post": {
+                "operationId": "dispatchTask",
                 "summary": "Send a task",
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "required": ["task"],
-                        "properties": {
-                            "task": {"type": "string"},
-                            "args": {"type": "array"},
-                            "kwargs": {"type": "object"},
-                            "queue": {"type": "string"},
-                            "countdown": {"type": "number", "minimum": 0},
-                            "eta": {"type": "string", "format": "date-time"},
-                            "priority": {"type": "integer", "minimum": 0, "maximum": 255},
-                        },
-                    }
-                ),
-                "responses": {"201": _json(_ref("TaskId"), "Sent"), **_errors(400, 403, 422)},
+                "requestBody": _body(_ref("DispatchRequest")),
+                "responses": {"201": _sent("Sent"), **_errors(400, 403, 422)},
             }
         },
         "/api/tasks/{task_id}": {
             "get": {
+                "operationId": "getTask",
                 "summary": "One execution and its timeline",
                 "parameters": [_TASK_ID],
                 "responses": {"200": _json(_ref("Execution"), "Found"), **_errors(403, 404)},
@@ -279,16 +266,18 @@ def _paths() -> dict[str, Any]:
         },
         "/api/tasks/{task_id}/retry": {
             "post": {
+                "operationId": "retryTask",
                 "summary": "Send the task again with the exact arguments of its message",
                 "parameters": [_TASK_ID],
                 "responses": {
-                    "201": _json(_ref("TaskId"), "The new execution's task id"),
+                    "201": _sent("The new execution's task id"),
                     **_errors(403, 404, 409),
                 },
             }
         },
         "/api/tasks/{task_id}/cancel": {
             "post": {
+                "operationId": "cancelTask",
                 "summary": "Revoke a task not started; terminate a running one if asked",
                 "parameters": [_TASK_ID],
                 "requestBody": _body(
@@ -303,6 +292,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/tasks/retry": {
             "post": {
+                "operationId": "retryTasks",
                 "summary": "Retry a selection, or everything a filter matches",
                 "requestBody": _body(_ref("Selection")),
                 "responses": _bulk_responses(),
@@ -310,6 +300,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/tasks/cancel": {
             "post": {
+                "operationId": "cancelTasks",
                 "summary": "Cancel (or terminate) a selection, or everything a filter matches",
                 "requestBody": _body(_ref("CancelSelection")),
                 "responses": _bulk_responses(),
@@ -317,14 +308,16 @@ def _paths() -> dict[str, Any]:
         },
         "/api/purge": {
             "post": {
+                "operationId": "purgeTasks",
                 "summary": "Delete execution records (and their timelines): a selection, what "
                 "a filter matches, or those older_than a duration",
-                "requestBody": _body(_ref("PurgeSelection")),
+                "requestBody": _body(_ref("Selection")),
                 "responses": _bulk_responses(),
             }
         },
         "/api/jobs/{job_id}": {
             "get": {
+                "operationId": "getJob",
                 "summary": "A background job: status, progress, result",
                 "parameters": [_JOB_ID],
                 "responses": {"200": _json(_ref("Job"), "The job"), **_errors(403, 404)},
@@ -332,6 +325,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/audit": {
             "get": {
+                "operationId": "listAudit",
                 "summary": "The audit log, newest first (admin role)",
                 "parameters": [
                     *(
@@ -353,6 +347,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/queues/{name}/stats": {
             "get": {
+                "operationId": "getQueueStats",
                 "summary": "Broker backlog and executions by status of one queue",
                 "parameters": [_NAME],
                 "responses": {"200": _json({"type": "object"}, "Statistics"), **_errors(403, 404)},
@@ -360,6 +355,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/schedules": {
             "get": {
+                "operationId": "listSchedules",
                 "summary": "Schedules by name",
                 "parameters": [
                     page_params[0],
@@ -368,33 +364,41 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(schedule_page, "A page"), **_errors(403, 422)},
             },
             "post": {
+                "operationId": "createSchedule",
                 "summary": "Create a schedule (one of cron, every, at)",
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "required": ["name", "task"],
-                        "properties": {"name": {"type": "string"}, **_SCHEDULE_FIELDS},
-                    }
-                ),
-                "responses": {"201": _json(_ref("Schedule"), "Created"), **_errors(400, 403, 422)},
+                "requestBody": _body(_ref("NewSchedule")),
+                "responses": {
+                    "201": _linked(
+                        _json(_ref("Schedule"), "Created"),
+                        "name",
+                        "getSchedule",
+                        "updateSchedule",
+                        "runSchedule",
+                        "deleteSchedule",
+                    ),
+                    **_errors(400, 403, 422),
+                },
             },
         },
         "/api/schedules/{name}": {
             "get": {
+                "operationId": "getSchedule",
                 "summary": "One schedule, its next 5 due times and recent runs",
                 "parameters": [_NAME],
                 "responses": {"200": _json(_ref("Schedule"), "Found"), **_errors(403, 404, 422)},
             },
             "patch": {
+                "operationId": "updateSchedule",
                 "summary": "Change the fields given",
                 "parameters": [_NAME],
-                "requestBody": _body({"type": "object", "properties": _SCHEDULE_FIELDS}),
+                "requestBody": _body(_ref("ScheduleChanges")),
                 "responses": {
                     "200": _json(_ref("Schedule"), "Changed"),
                     **_errors(400, 403, 404, 422),
                 },
             },
             "delete": {
+                "operationId": "deleteSchedule",
                 "summary": "Delete a schedule",
                 "parameters": [_NAME],
                 "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
@@ -402,16 +406,18 @@ def _paths() -> dict[str, Any]:
         },
         "/api/schedules/{name}/run": {
             "post": {
+                "operationId": "runSchedule",
                 "summary": "Send the schedule's task once now",
                 "parameters": [_NAME],
                 "responses": {
-                    "201": _json(_ref("TaskId"), "Sent"),
+                    "201": _sent("Sent"),
                     **_errors(403, 404, 422),
                 },
             }
         },
         "/api/openapi.json": {
             "get": {
+                "operationId": "getOpenAPI",
                 "summary": "This document",
                 "responses": {"200": _json(_JSON_ANY, "OpenAPI 3")},
             }

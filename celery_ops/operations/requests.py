@@ -34,6 +34,10 @@ Name = Annotated[
 ]
 #: How deep arguments may nest: deeper, a worker's serialiser runs out of stack (at ~900).
 MAX_DEPTH = 32
+#: The longest countdown a dispatch may ask for: ten years, in seconds.
+MAX_COUNTDOWN = 10 * 365 * 86_400
+#: A message priority, as the brokers take it.
+Priority = Annotated[int, Field(ge=0, le=255)]
 #: Free text: no NUL.
 Text = Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00]*$")]
 
@@ -70,7 +74,12 @@ def _instant(value: Any) -> Any:
             return parse_instant(value)
         except ValueError as exc:
             raise ValueError(str(exc).split(" ", 1)[1]) from None  # the field is named already
-    return as_utc(value) if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        try:
+            return as_utc(value)
+        except OverflowError:  # year 1 at +14:00 is before the first representable instant
+            raise ValueError(f"{value.isoformat()} is out of the range of dates") from None
+    return value
 
 
 def checked_json(value: Any, depth: int = 0) -> None:
@@ -120,9 +129,11 @@ class DispatchRequest(Request):
     args: JsonList | None = None
     kwargs: JsonObject | None = None
     queue: Annotated[Name | None, Optional] = None
-    countdown: Annotated[float | None, Optional, Field(ge=0, le=10 * 365 * 86_400)] = None
+    countdown: Annotated[
+        Annotated[float, Field(ge=0, le=MAX_COUNTDOWN, description="seconds")] | None, Optional
+    ] = None
     eta: Instant = None
-    priority: Annotated[int | None, Optional, Field(ge=0, le=255)] = None
+    priority: Annotated[Priority | None, Optional] = None
 
 
 class ScheduleChanges(Request):
@@ -131,7 +142,11 @@ class ScheduleChanges(Request):
     name: Annotated[Name | None, Optional] = None
     task: Annotated[Name | None, Optional] = None
     cron: Annotated[Text | None, Optional] = None
-    every: Annotated[float | None, Optional] = None
+    every: Annotated[
+        float | None,
+        Optional,
+        Field(description="interval in seconds, from 0.1 to 10 years (checked by the schedule)"),
+    ] = None
     at: Instant = None
     timezone: Annotated[Name | None, Optional] = None
     args: JsonList | None = None

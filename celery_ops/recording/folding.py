@@ -14,7 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from celery_ops.core.clock import from_timestamp, storage_from_timestamp, to_instant
-from celery_ops.core.lifecycle import RECEIVED, ExecutionPatch, merge_patches, progress
+from celery_ops.core.lifecycle import (
+    ERROR_PROGRESS,
+    RECEIVED,
+    ExecutionPatch,
+    merge_patches,
+    progress,
+)
 from celery_ops.recording.events import NO_RESULT, DefinitionReport, ExecutionEvent, RecorderEvent
 from celery_ops.recording.payload import render_arguments, render_value
 from celery_ops.store import RecordBatch, WorkerState
@@ -70,9 +76,10 @@ def _patch(event: ExecutionEvent, limit: int, keep_message_args: bool) -> Execut
     # Converted here rather than at the write: a status-setting event's time is usually also
     # one of its columns (published_at, started_at, completed_at), so this is a cache hit.
     status_at = storage_from_timestamp(event.at) if event.status is not None else None
-    return ExecutionPatch(
-        event.task_id, event.status, progress(event.status, event.attempt), status_at, values
-    )
+    reached = progress(event.status, event.attempt)
+    if "error_type" in values or "error_message" in values:
+        values[ERROR_PROGRESS] = reached
+    return ExecutionPatch(event.task_id, event.status, reached, status_at, values)
 
 
 def _timeline_row(event: ExecutionEvent, limit: int) -> dict[str, Any]:

@@ -103,6 +103,8 @@ class Execution(Base):
     error_type: Mapped[str | None] = mapped_column(NAME)
     error_message: Mapped[str | None] = mapped_column(LongText)
     exception_trace: Mapped[str | None] = mapped_column(LongText)
+    #: The progress of the event whose error the row shows (core.lifecycle.ERROR_PROGRESS).
+    error_progress: Mapped[int | None] = mapped_column(Integer)
     memory_usage_mb: Mapped[float | None] = mapped_column(Float)
     parent_id: Mapped[str | None] = mapped_column(NAME)
     root_id: Mapped[str | None] = mapped_column(NAME)

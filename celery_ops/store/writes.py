@@ -29,6 +29,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from celery_ops.core.clock import to_storage
 from celery_ops.core.lifecycle import (
     COLUMN_POLICIES,
+    ERROR_PROGRESS,
     LOST,
     REAPABLE,
     TERMINAL_STATUSES,
@@ -189,11 +190,14 @@ def mark_lost(
         update(executions)
         .where(executions.c.status.in_(list(REAPABLE)), condition)
         .ordered_values(
+            # First: MariaDB assigns left to right, and this reads the progress before it drops.
+            (executions.c.error_progress, executions.c.progress - drop),
             (executions.c.progress, executions.c.progress - drop),
             (executions.c.status, LOST),
             (executions.c.status_at, now),
             (executions.c.error_type, "WorkerLost"),
             (executions.c.error_message, why),
+            (executions.c.exception_trace, None),
         )
     )
     return int(result.rowcount or 0)
@@ -262,6 +266,28 @@ def _execution_set_clause(new: Any, columns: frozenset[str]) -> SetClause:
             clause.append((name, current + incoming))
         elif policy is Policy.FIRST:
             clause.append((name, func.coalesce(current, incoming)))
+        elif policy is Policy.EARLIEST or policy is Policy.GREATEST:
+            # Not LEAST()/GREATEST(): MariaDB's are NULL when either side is.
+            beats = incoming < current if policy is Policy.EARLIEST else incoming > current
+            clause.append(
+                (
+                    name,
+                    case(
+                        (current.is_(None), incoming),
+                        (incoming.is_(None), current),
+                        (beats, incoming),
+                        else_=current,
+                    ),
+                )
+            )
+        elif policy is Policy.LATEST_ERROR and ERROR_PROGRESS not in columns:
+            clause.append((name, func.coalesce(current, incoming)))  # only fills a gap
+        elif policy is Policy.LATEST_ERROR:
+            error_applies = and_(
+                new[ERROR_PROGRESS].is_not(None),
+                or_(t.error_progress.is_(None), new[ERROR_PROGRESS] > t.error_progress),
+            )
+            clause.append((name, case((error_applies, incoming), else_=current)))
         else:
             clause.append(
                 (

@@ -58,3 +58,18 @@ def test_an_ignored_run_ends_the_row_until_a_replacement_finishes_under_its_id()
     current = patch("SUCCESS", result="42")
     merge_patches(current, patch("IGNORED"))
     assert current.status == "SUCCESS"
+
+
+def test_an_earlier_attempts_error_arriving_late_does_not_hide_the_later_one() -> None:
+    current = patch("RECEIVED", 3, error_progress=24, error_message="try 2")
+    merge_patches(current, patch("RETRY", 1, error_progress=14, error_message="try 1"))
+    assert current.values["error_message"] == "try 2"
+    merge_patches(current, patch("FAILURE", 3, error_progress=35, error_message="final"))
+    assert current.values["error_message"] == "final"
+    assert current.values["error_progress"] == 35
+
+
+def test_the_first_publish_and_receipt_win_whatever_the_order() -> None:
+    current = patch("RECEIVED", 2, received_at=20, published_at=15)
+    merge_patches(current, patch("RECEIVED", 1, received_at=10, published_at=5))
+    assert (current.values["received_at"], current.values["published_at"]) == (10, 5)
