@@ -35,7 +35,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         "seconds",
         503: "The store or the broker cannot be reached right now",
     }
-    shown = (401, 429, *codes)
+    shown = (401, 422, 429, *codes)  # any input may be refused (a NUL in a path, say)
     if 400 in codes:  # a request with a body
         shown = (*shown, 415)
     return {str(code): _json(_ref("Error"), meaning[code]) for code in sorted(set(shown))}

@@ -165,8 +165,9 @@ class ScheduleOperations(OperationGroup):
             specs = [replace(spec, name=check_new_name(spec.name)) for spec in specs]
             return self._insert(specs, audited.commit)
 
-    def update(self, name: str, **changes: Any) -> Schedule:
-        """Change the given fields only; the timing is recomputed when anything changes."""
+    def update(self, name: str, /, **changes: Any) -> Schedule:
+        """Change the given fields only; the timing is recomputed when anything changes.
+        ``name=`` renames the schedule."""
         with self._operation("schedule-update", {"name": name}, OPERATOR) as audited:
             current = Schedule.from_row(self._row(name))
             given = _changes(changes)

@@ -108,3 +108,15 @@ class TestSchedules:
         as_json = cli("schedules", "show", "endless", "--json")
         assert json.loads(as_json.stdout)["interval_seconds"] is None  # standard JSON
         assert cli("schedules", "show", "blank").exit_code == 0
+
+
+class TestRenaming:
+    def test_a_schedule_is_renamed_and_the_new_name_is_checked(self, cli: Cli) -> None:
+        schedules = cli.door_app.door().schedules
+        schedules.add("old name", "door.add", every=60)
+        bad = cli("schedules", "update", "old name", "--rename", "bad\x01")
+        assert bad.exit_code == 1 and "control character" in bad.stderr
+        renamed = cli("schedules", "update", "old name", "--rename", "reports/new name")
+        assert renamed.exit_code == 0, renamed.output
+        assert "updated reports/new name" in renamed.stdout
+        assert schedules.exists("reports/new name") and not schedules.exists("old name")

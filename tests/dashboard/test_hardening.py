@@ -356,6 +356,13 @@ class TestNamesWithSlashesAndSpacesAreReachable:
         assert name.split("/")[0] in listing
         assert web.api("DELETE", f"/api/schedules/{name}").status_code == 204
 
+    def test_a_schedule_is_renamed_through_the_api(self, web: Web) -> None:
+        web.api("POST", "/api/schedules", json={"name": "a", "task": "door.add", "every": 60})
+        renamed = web.api("PATCH", "/api/schedules/a", json={"name": "reports/b c"})
+        assert renamed.status_code == 200 and renamed.json["name"] == "reports/b c"
+        refused = web.api("PATCH", "/api/schedules/reports/b c", json={"name": "x\ty"})
+        assert refused.status_code == 422 and "control character" in refused.json["detail"]
+
     @pytest.mark.parametrize("name", ["a/b", "with space", "x:y", "tab\there", "é"])
     def test_a_user_name_is_letters_digits_and_dot_underscore_at_dash(
         self, web: Web, name: str
