@@ -76,5 +76,8 @@ def cross_site(public_url: str | None) -> str | None:
         return None
     expected = public_url or request.host_url.rstrip("/")
     if origin.rstrip("/") != expected:
-        return f"a page of {origin} sent this request, not one of {expected}"
+        return (
+            f"a page of {origin} sent this request, not one of {expected} (behind a proxy, "
+            "set ops_dashboard_public_url to the address browsers use)"
+        )
     return None

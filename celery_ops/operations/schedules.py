@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery_ops.core.clock import as_utc
-from celery_ops.core.errors import Unavailable
+from celery_ops.core.errors import InvalidInput, Unavailable
 from celery_ops.core.records import AuditEntry, ScheduleRow, ScheduleRun
 from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.audit import PARTIAL
@@ -425,7 +425,11 @@ def _changes(values: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ScheduleError(f"unknown schedule field(s): {', '.join(unknown)}")
     typed = {key: value for key, value in values.items() if key in ScheduleChanges.model_fields}
-    checked = parse(ScheduleChanges, typed).model_dump(exclude_unset=True)
+    try:
+        checked = parse(ScheduleChanges, typed).model_dump(exclude_unset=True)
+    except InvalidInput as exc:
+        # A schedule's own error, so that callers catching ScheduleError see every refusal.
+        raise ScheduleError(str(exc)) from None
     return {**{k: v for k, v in values.items() if k not in typed}, **checked}
 
 

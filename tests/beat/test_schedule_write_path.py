@@ -80,7 +80,7 @@ class TestBadInputIsRefusedAndNothingIsSaved:
             ({"every": 5, "cron": "* * * * *"}, "one timing only"),
             ({}, "needs a timing"),
             ({"every": 5, "args": [object()]}, "JSON-serialisable"),
-            ({"every": 5, "kwargs": {"x": float("nan")}}, "JSON-serialisable"),
+            ({"every": 5, "kwargs": {"x": float("nan")}}, "nan, which is not a number JSON"),
             ({"every": 5, "options": {"task_id": "x"}}, "unsupported option"),
             ({"every": 5, "max_runs": 0}, "at least 1"),
             ({"every": 5, "priority": 300}, "between 0 and 255"),

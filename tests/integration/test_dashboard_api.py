@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 
 import pytest
+from helpers.dashboard_client import Dashboard
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
-from integration.dashboard_client import Dashboard
 
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import schemathesis
+from helpers.dashboard_client import PASSWORDS, Dashboard
 from helpers.fuzzing import examples
 from helpers.services import REDIS_BROKER
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from integration.conftest import ExternalApp
-from integration.dashboard_client import PASSWORDS, Dashboard
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 

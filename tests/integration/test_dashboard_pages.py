@@ -8,11 +8,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pytest
-from flask.testing import FlaskClient
+from helpers.dashboard_client import Dashboard, csrf_token, post_form
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
-from integration.dashboard_client import Dashboard, csrf_token
 from kombu import Queue
 from sqlalchemy import insert
 
@@ -36,10 +35,6 @@ def dashboard(external_app: Callable[..., ExternalApp], new_database) -> Dashboa
 def status_of(dashboard: Dashboard, task_id: str) -> str | None:
     row = dashboard.external.ops.store.execution(task_id)
     return row.status if row else None
-
-
-def post_form(client: FlaskClient, path: str, data: dict, page: str = "/") -> object:
-    return client.post(path, data={**data, "csrf_token": csrf_token(client.get(page).text)})
 
 
 class TestHome:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pytest
+from helpers.dashboard_client import Dashboard, csrf_token
 from helpers.services import REDIS_BROKER
 from integration.conftest import ExternalApp
-from integration.dashboard_client import Dashboard, csrf_token
 from sqlalchemy import insert
 
 from celery_ops.dashboard import create_app

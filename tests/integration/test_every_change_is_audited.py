@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
+from helpers.dashboard_client import PASSWORDS, Dashboard, post_form
 from helpers.services import REDIS_BROKER, require
 from integration.conftest import ExternalApp
-from integration.dashboard_client import PASSWORDS, Dashboard, csrf_token
 
 from celery_ops.core.records import AuditEntry
 from celery_ops.operations import Actor
@@ -113,10 +112,6 @@ class TestTheApi:
         assert "not-the-password-42" not in json.dumps([row.targets, row.detail])
 
 
-def form(client: FlaskClient, path: str, data: dict[str, Any], page: str = "/") -> Any:
-    return client.post(path, data={**data, "csrf_token": csrf_token(client.get(page).text)})
-
-
 class TestTheHtmlForms:
     def test_every_state_changing_form(self, dashboard: Dashboard) -> None:
         ops = dashboard.external.ops
@@ -161,7 +156,7 @@ class TestTheHtmlForms:
             client = dashboard.signed_in(role)
             for path, data, page, action, targets in forms(role):
                 before = len(dashboard.audit())
-                response = form(client, path, data, page)
+                response = post_form(client, path, data, page)
                 if outcome == "ok":
                     assert response.status_code == 302, (path, response.text[:2000])
                 else:
@@ -176,18 +171,18 @@ class TestTheHtmlForms:
             name = f"u{role}"
             before = len(dashboard.audit())
             add = {"username": name, "password": "password1", "role": "viewer"}
-            assert form(client, "/users/add", add, page).status_code in (302, 403)
+            assert post_form(client, "/users/add", add, page).status_code in (302, 403)
             the_one_new_row(dashboard, before, Expected(role, "user-add", outcome, {}))
             before = len(dashboard.audit())
             update = {"role": "operator", "active": "yes"}
-            form(client, f"/users/{name}/update", update, page)
+            post_form(client, f"/users/{name}/update", update, page)
             the_one_new_row(dashboard, before, Expected(role, "user-update", outcome, {}))
 
     def test_signing_in_and_out(self, dashboard: Dashboard) -> None:
         client = dashboard.client()
         before = len(dashboard.audit())
         wrong = {"username": "viewer", "password": "wrong-password-77"}
-        assert form(client, "/login", wrong, "/login").status_code == 401
+        assert post_form(client, "/login", wrong, "/login").status_code == 401
         row = the_one_new_row(
             dashboard,
             before,
@@ -196,10 +191,10 @@ class TestTheHtmlForms:
         assert "wrong-password-77" not in json.dumps([row.targets, row.detail])
         before = len(dashboard.audit())
         right = {"username": "viewer", "password": PASSWORDS["viewer"]}
-        assert form(client, "/login", right, "/login").status_code == 302
+        assert post_form(client, "/login", right, "/login").status_code == 302
         the_one_new_row(dashboard, before, Expected("viewer", "login", "ok", {"via": "form"}))
         before = len(dashboard.audit())
-        assert form(client, "/logout", {}).status_code == 302
+        assert post_form(client, "/logout", {}).status_code == 302
         the_one_new_row(dashboard, before, Expected("viewer", "logout", "ok", {}))
 
 

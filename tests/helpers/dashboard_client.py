@@ -1,28 +1,34 @@
-"""The dashboard of the external app, driven through Flask's test client (WSGI, in process)."""
+"""The dashboard of an app under test, driven through Flask's test client (WSGI, in process):
+an app written outside the repository (integration tests) or the in-memory door app."""
 
 from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask
 from flask.testing import FlaskClient
-from integration.conftest import ExternalApp
 from werkzeug.test import TestResponse
 
 from celery_ops.core.records import AuditEntry
 from celery_ops.dashboard import create_app
+from celery_ops.extension import CeleryOps
 from celery_ops.operations import Actor
 from celery_ops.store.audit import AuditQuery
 
 PASSWORDS = {"viewer": "viewer-password", "operator": "operator-password", "admin": "admin-pass"}
 
 
+class AppUnderTest(Protocol):
+    app: Any  # the Celery app
+    ops: CeleryOps
+
+
 class Dashboard:
     """A dashboard app with one user per role (named after the role)."""
 
-    def __init__(self, external: ExternalApp, **config: Any) -> None:
+    def __init__(self, external: AppUnderTest, **config: Any) -> None:
         self.external = external
         self.app: Flask = create_app(external.app, **config)
         self.accounts = external.ops.operations(Actor.system("tests")).accounts
@@ -69,3 +75,8 @@ def csrf_token(html: str) -> str:
     )
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def post_form(client: FlaskClient, path: str, data: dict[str, Any], page: str = "/") -> Any:
+    """Post ``data`` as the form of ``page`` would, with that page's CSRF token."""
+    return client.post(path, data={**data, "csrf_token": csrf_token(client.get(page).text)})
