@@ -18,12 +18,16 @@ from celery_ops.operations.broker import CeleryBroker
 from celery_ops.operations.jobs import JobRunner
 from celery_ops.operations.schedules import ScheduleOperations
 from celery_ops.recording.handoff import ReceivedHandoff
+from celery_ops.recording.ingest import Ingester, run_under_lease
 from celery_ops.recording.recorder import ExecutionRecorder
+from celery_ops.recording.relay import RelaySink, StreamUnavailable
+from celery_ops.recording.spill import SpillDirectory
+from celery_ops.recording.streams import CLAIM_AFTER_MS, RedisStream
 from celery_ops.scheduling.definition import SendRequest
 from celery_ops.scheduling.sending import ScheduleSender
-from celery_ops.settings import OpsConfig
+from celery_ops.settings import ConfigurationError, OpsConfig
 from celery_ops.signals.tasks import received_event
-from celery_ops.store import Store
+from celery_ops.store import Store, redact_url
 
 _extensions: weakref.WeakKeyDictionary[Any, CeleryOps] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -55,6 +59,7 @@ class CeleryOps:
         self._received_handoff: ReceivedHandoff | None = None
         self._services: Services | None = None
         self._reaper_started = False
+        self._ingester_stop: threading.Event | None = None
         self._lock = threading.RLock()
         #: The worker node name, in a worker's processes.
         self.hostname: str | None = None
@@ -78,12 +83,67 @@ class CeleryOps:
         if self._recorder is None:
             with self._lock:
                 if self._recorder is None:
-                    recorder = ExecutionRecorder(self.config, self.store)
+                    recorder = ExecutionRecorder(self.config, self.store, self._relay_sink())
                     # In a pool child the worker's name was learnt before the fork.
                     recorder.hostname = self.hostname
                     atexit.register(recorder.close)
                     self._recorder = recorder
         return self._recorder
+
+    @property
+    def relaying(self) -> bool:
+        """Whether this app's processes hand their batches to the relay stream."""
+        return self.config.write_mode == "relay"
+
+    def relay_stream(self) -> RedisStream:
+        """The relay stream on the app's broker; ConfigurationError if it cannot carry one."""
+        url = self.app.conf.broker_url
+        if isinstance(url, list | tuple):
+            url = url[0] if url else None
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError(
+                f"ops_write_mode='relay' needs a Redis broker (the stream lives there); the "
+                f"broker is {redact_url(str(url))}: use ops_write_mode='direct'"
+            )
+        return RedisStream(url, self.config.relay_stream)
+
+    def _relay_sink(self) -> RelaySink | None:
+        if not self.relaying:
+            return None
+        try:
+            stream = self.relay_stream()
+        except (ConfigurationError, StreamUnavailable) as exc:
+            # Never lose the record over a setting: write directly, and say so loudly.
+            logger.error("celery-ops: %s; writing to the store directly", exc)
+            return None
+        return RelaySink(stream, SpillDirectory(self.config.spill_dir))
+
+    def ingester(self, consumer: str) -> Ingester:
+        """An ingester of the relay stream, named ``consumer`` in the stream's group."""
+        return Ingester(self.store, self.relay_stream(), consumer, CLAIM_AFTER_MS)
+
+    def start_ingester(self) -> None:
+        """In relay mode, ingest in this worker's main process while it holds the cluster's
+        lease (ops_ingest_in_workers); the lost-work reaper runs there too."""
+        if not (self.relaying and self.config.ingest_in_workers) or self._ingester_stop:
+            return
+        holder = f"{self.hostname or socket.gethostname()}:{os.getpid()}"
+        try:
+            ingester = self.ingester(holder)
+        except ConfigurationError:
+            return  # said when the recorder was built
+        stop = self._ingester_stop = threading.Event()
+        thread = threading.Thread(
+            target=run_under_lease,
+            args=(ingester, holder, stop, self.reap_lost_work),
+            name="celery-ops-ingester",
+            daemon=True,
+        )
+        thread.start()
+
+    def stop_ingester(self) -> None:
+        if self._ingester_stop is not None:
+            self._ingester_stop.set()
 
     @property
     def received_handoff(self) -> ReceivedHandoff:
@@ -127,8 +187,8 @@ class CeleryOps:
 
     def start_reaper(self) -> None:
         """Run the lost-work reaper in this process, on the recorder's thread."""
-        if self._reaper_started:
-            return
+        if self._reaper_started or self.relaying:
+            return  # in relay mode the ingester holding the lease reaps (start_ingester)
         self._reaper_started = True
         self.recorder.add_periodic(self.config.reaper_interval, self.reap_lost_work)
 

@@ -91,6 +91,16 @@ def public_url(value: Any) -> str | None:
     return text.rstrip("/") if text else None
 
 
+WRITE_MODES = ("direct", "relay")
+
+
+def write_mode(value: Any) -> str:
+    mode = str(value).strip().lower()
+    if mode not in WRITE_MODES:
+        raise ValueError(f"must be 'direct' or 'relay', got {value!r}")
+    return mode
+
+
 def duration(value: Any) -> float:
     return parse_duration(value)
 
@@ -142,6 +152,38 @@ class OpsConfig:
     )
     flush_interval: float = _setting(
         0.5, positive, "Seconds between two writes of a process's in-memory buffer to the store."
+    )
+    write_mode: str = _setting(
+        "direct",
+        write_mode,
+        "`direct`: every process writes its batches to the store itself (a connection per "
+        "process). `relay`: processes append their batches to a stream on the broker (a local "
+        "spill file when the broker is down too) and ingesters write them, so the store sees "
+        "only the ingesters' connections. See [scaling.md](scaling.md).",
+        env="CELERY_OPS_WRITE_MODE",
+    )
+    spill_dir: str | None = _setting(
+        None,
+        optional_text,
+        "Relay mode: the directory where a process leaves the batches it could hand neither "
+        "to the broker nor to the store; the next process on the host hands them over. "
+        "Default: `celery-ops-spill` in the system's temporary directory. Use a directory that "
+        "outlives a reboot (e.g. under `/var/lib`) where that matters.",
+        env="CELERY_OPS_SPILL_DIR",
+    )
+    relay_stream: str = _setting(
+        "celery-ops:relay",
+        text,
+        "Relay mode: the name of the stream on the broker. Apps whose brokers share one Redis "
+        "database and write to different stores need different names.",
+        env="CELERY_OPS_RELAY_STREAM",
+    )
+    ingest_in_workers: bool = _setting(
+        True,
+        boolean,
+        "Relay mode: one worker's main process at a time (under a lease in the store) ingests "
+        "the stream, so no other process need be deployed. Turn it off where dedicated "
+        "`celery -A proj ops ingest` processes run.",
     )
     received_delay: float = _setting(
         1.0,

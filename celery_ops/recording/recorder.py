@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from celery_ops.recording.events import RecorderEvent
 from celery_ops.recording.folding import fold_events
+from celery_ops.recording.relay import RelaySink
 from celery_ops.settings import OpsConfig
 from celery_ops.store import RowRejected, SchemaError, Store
 
@@ -48,11 +49,13 @@ class _PeriodicJob:
 
 
 class ExecutionRecorder:
-    """Buffers recorder events and writes them to a :class:`Store` from a background thread."""
+    """Buffers recorder events and writes them from a background thread: to a :class:`Store`,
+    or in relay mode to a :class:`RelaySink` (the stream an ingester writes from)."""
 
-    def __init__(self, config: OpsConfig, store: Store) -> None:
+    def __init__(self, config: OpsConfig, store: Store, relay: RelaySink | None = None) -> None:
         self.config = config
         self.store = store
+        self.relay = relay
         #: Worker hostname, when this process belongs to a worker (drops are reported on it).
         self.hostname: str | None = None
         self._jobs: list[_PeriodicJob] = []
@@ -152,6 +155,8 @@ class ExecutionRecorder:
         self._wake.set()
         thread.join(timeout=max(1.0, timeout))
         self._thread = None
+        if self.relay is not None:
+            self.relay.close()
         if not written and self._buffer:
             logger.warning(
                 "celery-ops: %d event(s) could not be written before exit (store unreachable "
@@ -235,9 +240,12 @@ class ExecutionRecorder:
             _yielding(events), self.config.max_payload_bytes, self.config.store_message_args
         )
         drops = self._reportable_drops()
-        if drops:
-            batch.dropped_on, batch.dropped = self.hostname, drops
-        self.store.write(batch)
+        if drops and self.hostname:
+            batch.dropped[self.hostname] = drops
+        if self.relay is not None:
+            self.relay.write(batch)
+        else:
+            self.store.write(batch)
         self._unreported_drops -= drops
 
     def _write_one_by_one(self, events: list[RecorderEvent]) -> None:
@@ -261,9 +269,12 @@ class ExecutionRecorder:
         this process, and the processes it forks afterwards, then write without checking."""
         self.store.ensure_schema(create=self.config.create_schema)
         self._schema_checked = True
+        if self.relay is not None:
+            self.store.dispose()  # a relaying process keeps no connection to the store
 
     def _check_schema(self) -> None:
-        if not self._schema_checked:
+        # In relay mode this process never writes to the store: the ingesters check it.
+        if not self._schema_checked and self.relay is None:
             self.ensure_schema()
 
     def _report_failure(self, exc: BaseException) -> None:

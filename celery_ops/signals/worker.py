@@ -64,6 +64,7 @@ class WorkerSignalHandlers:
         recorder.record(DefinitionReport(hostname, now, _definitions(self.app)))
         recorder.add_periodic(self.ops.config.heartbeat_interval, self._heartbeat)
         self.ops.start_reaper()
+        self.ops.start_ingester()
 
     def _heartbeat(self) -> None:
         self._report_status(online=True)
@@ -75,6 +76,7 @@ class WorkerSignalHandlers:
         if self.ops.has_received_handoff:
             self.ops.received_handoff.release_all()
         self.ops.recorder.close()
+        self.ops.stop_ingester()
 
     def _report_status(self, online: bool) -> None:
         hostname = self.ops.hostname

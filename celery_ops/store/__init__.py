@@ -4,7 +4,8 @@ Nothing outside this package imports SQLAlchemy, and nothing here imports Celery
 click. Every failure leaves it as one of the errors of :mod:`celery_ops.store.errors`.
 """
 
-from celery_ops.store.database import RecordBatch, Store, WorkerState, redact_url
+from celery_ops.store.batches import RecordBatch, WorkerState
+from celery_ops.store.database import Store, redact_url
 from celery_ops.store.errors import (
     Duplicate,
     NotFound,

@@ -6,16 +6,13 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from celery_ops.core.filters import ExecutionFilter
-from celery_ops.core.lifecycle import ExecutionPatch
 from celery_ops.core.records import (
     AuditEntry,
     Execution,
@@ -27,33 +24,14 @@ from celery_ops.core.records import (
 from celery_ops.store import maintenance, queries, schema, writes
 from celery_ops.store.accounts import AccountStore
 from celery_ops.store.audit import AuditStore
+from celery_ops.store.batches import RecordBatch
 from celery_ops.store.engine import create_store_engine
 from celery_ops.store.errors import SchemaError, translated
 from celery_ops.store.jobs import JobStore
 from celery_ops.store.maintenance import ReapResult
+from celery_ops.store.relay import RelayStore
 from celery_ops.store.schedules import ScheduleStore
 from celery_ops.store.throttle import ThrottleStore
-
-
-@dataclass(slots=True)
-class WorkerState:
-    hostname: str
-    at: datetime
-    online: bool
-    values: dict[str, Any]
-    just_started: bool = False
-
-
-@dataclass(slots=True)
-class RecordBatch:
-    """Everything one flush writes, in one transaction."""
-
-    executions: list[ExecutionPatch] = field(default_factory=list)
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-    workers: list[WorkerState] = field(default_factory=list)
-    definitions: list[tuple[str, datetime, list[dict[str, Any]]]] = field(default_factory=list)
-    dropped_on: str | None = None
-    dropped: int = 0
 
 
 class Store:
@@ -105,6 +83,11 @@ class Store:
         return ThrottleStore(self.engine)
 
     @property
+    def relay(self) -> RelayStore:
+        """Relayed batches written once, and cluster-wide leases."""
+        return RelayStore(self.engine)
+
+    @property
     def jobs(self) -> JobStore:
         """Background jobs and their progress."""
         return JobStore(self.engine)
@@ -135,19 +118,7 @@ class Store:
 
     def write(self, batch: RecordBatch) -> None:
         with translated(), self.engine.begin() as connection:
-            for worker in batch.workers:
-                writes.upsert_worker(
-                    connection, worker.hostname, worker.at, worker.online, worker.values
-                )
-                if worker.just_started:
-                    writes.close_previous_run(connection, worker.hostname, worker.at)
-            writes.upsert_executions(connection, batch.executions)
-            writes.index_search(connection, batch.executions)
-            writes.append_timeline(connection, batch.timeline)
-            for hostname, at, reported in batch.definitions:
-                writes.upsert_definitions(connection, hostname, at, reported)
-            if batch.dropped and batch.dropped_on:
-                writes.add_dropped_events(connection, batch.dropped_on, batch.dropped)
+            writes.write_batch(connection, batch)
 
     def reap_lost_work(
         self,

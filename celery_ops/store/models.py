@@ -274,6 +274,29 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RelayedBatch(Base):
+    """A batch the relay ingested: written in the transaction that wrote its rows, so that a
+    batch delivered again (an ingester killed between its commit and its acknowledgement) is
+    recognised and not written twice."""
+
+    __tablename__ = "celery_ops_relayed_batches"
+    __table_args__ = (Index(None, "applied_at"), TABLE_OPTIONS)
+
+    batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lease(Base):
+    """A role one process of the cluster holds for a while (the relay's ingester)."""
+
+    __tablename__ = "celery_ops_leases"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(NAME)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AuditEntry(Base):
     """Who did what, when, to which targets, and how it ended: one row per operation."""
 
@@ -347,3 +370,5 @@ audit_log = cast(Table, AuditEntry.__table__)
 jobs = cast(Table, Job.__table__)
 login_throttle = cast(Table, LoginThrottle.__table__)
 search_text = cast(Table, SearchText.__table__)
+relayed_batches = cast(Table, RelayedBatch.__table__)
+leases = cast(Table, Lease.__table__)

@@ -36,6 +36,7 @@ from celery_ops.core.lifecycle import (
     ExecutionPatch,
     Policy,
 )
+from celery_ops.store.batches import RecordBatch
 from celery_ops.store.models import definitions, executions, search_text, workers
 from celery_ops.store.models import execution_events as timeline
 
@@ -124,6 +125,22 @@ def append_timeline(connection: Connection, rows: Sequence[dict[str, Any]]) -> N
                 )
         return
     connection.execute(timeline.insert(), list(rows))
+
+
+def write_batch(connection: Connection, batch: RecordBatch) -> None:
+    """Everything ``batch`` holds, in the transaction of ``connection``."""
+    for worker in batch.workers:
+        upsert_worker(connection, worker.hostname, worker.at, worker.online, worker.values)
+        if worker.just_started:
+            close_previous_run(connection, worker.hostname, worker.at)
+    upsert_executions(connection, batch.executions)
+    index_search(connection, batch.executions)
+    append_timeline(connection, batch.timeline)
+    for hostname, at, reported in batch.definitions:
+        upsert_definitions(connection, hostname, at, reported)
+    for hostname, count in batch.dropped.items():
+        if count:
+            add_dropped_events(connection, hostname, count)
 
 
 def upsert_worker(

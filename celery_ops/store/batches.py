@@ -1,0 +1,47 @@
+"""What one write of the recorder holds: :class:`RecordBatch`, and the worker states in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from celery_ops.core.lifecycle import ExecutionPatch, merge_patches
+
+
+@dataclass(slots=True)
+class WorkerState:
+    hostname: str
+    at: datetime
+    online: bool
+    values: dict[str, Any]
+    just_started: bool = False
+
+
+@dataclass(slots=True)
+class RecordBatch:
+    """Everything one flush writes, in one transaction."""
+
+    executions: list[ExecutionPatch] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[WorkerState] = field(default_factory=list)
+    definitions: list[tuple[str, datetime, list[dict[str, Any]]]] = field(default_factory=list)
+    #: Events a worker's processes had to drop, by worker hostname (added to its row).
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def absorb(self, other: RecordBatch) -> None:
+        """Fold ``other`` into this batch with the rules of one flush: the patches of one task
+        from several processes become one row change, whatever order they come in."""
+        patches = {patch.task_id: patch for patch in self.executions}
+        for patch in other.executions:
+            existing = patches.get(patch.task_id)
+            if existing is None:
+                patches[patch.task_id] = patch
+                self.executions.append(patch)
+            else:
+                merge_patches(existing, patch)
+        self.timeline.extend(other.timeline)
+        self.workers.extend(other.workers)
+        self.definitions.extend(other.definitions)
+        for hostname, count in other.dropped.items():
+            self.dropped[hostname] = self.dropped.get(hostname, 0) + count
