@@ -6,6 +6,8 @@ Configurations (all: Redis broker, ``prefork -c 2``, default Celery settings oth
 ``plain``    Celery, no result backend, no celery-ops
 ``sqlite``   Celery + celery-ops, SQLite store (a fresh file per run)
 ``pg``       Celery + celery-ops, PostgreSQL store (tables truncated before each run)
+``relay``    Celery + celery-ops in relay mode: batches go through a Redis stream on the
+             broker, and the worker's main process ingests them into PostgreSQL
 ``backend``  Celery's own SQLAlchemy result backend on PostgreSQL, ``result_extended=True``,
              no celery-ops (table truncated before each run)
 
@@ -58,14 +60,16 @@ from sqlalchemy import create_engine, inspect, make_url, text
 
 BENCH_DIR = Path(__file__).resolve().parent
 BIN_DIR = Path(sys.executable).parent
-CONFIGS = ("plain", "sqlite", "pg", "backend")
+CONFIGS = ("plain", "sqlite", "pg", "relay", "backend")
 WORKLOADS = ("noop", "sleep", "publish")
-PUBLISH_CONFIGS = ("plain", "pg")
+PUBLISH_CONFIGS = ("plain", "pg", "relay")
 OPS_TABLES = (
     "celery_ops_executions",
     "celery_ops_events",
     "celery_ops_workers",
     "celery_ops_definitions",
+    "celery_ops_relayed_batches",
+    "celery_ops_leases",
 )
 BACKEND_TABLES = ("celery_taskmeta", "celery_tasksetmeta")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -74,6 +78,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGETS = {"noop": 0.90, "sleep": 0.95, "publish": 0.90}
 # "Clearly faster than Celery's result backend", as we read it: at least 25 % more tasks/s.
 CLEARLY_FASTER = 1.25
+#: Relay mode against direct mode on PostgreSQL: not slower (paired median).
+RELAY_VS_DIRECT = 0.97
 
 
 @dataclass
@@ -274,12 +280,17 @@ class Bench:
             BENCH_OPS_SETTINGS=self.options.ops_settings or "",
             PYTHONPATH=os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p),
         )
+        env.pop("CELERY_OPS_WRITE_MODE", None)
+        if config == "relay":
+            env.update(
+                CELERY_OPS_WRITE_MODE="relay", CELERY_OPS_SPILL_DIR=str(self.workdir / "spill")
+            )
         return env
 
     def store_url(self, config: str, run_id: str) -> str | None:
         if config == "sqlite":
             return f"sqlite:///{self.workdir / f'ops-{run_id}.sqlite3'}"
-        if config == "pg":
+        if config in ("pg", "relay"):
             return self.options.pg_url
         if config == "backend":
             return self.options.backend_url
@@ -287,7 +298,7 @@ class Bench:
 
     def reset(self, config: str, url: str | None) -> None:
         self.redis.flushdb()
-        if config == "pg":
+        if config in ("pg", "relay"):
             assert url
             reset_pg(url, OPS_TABLES)
         elif config == "backend":
@@ -380,7 +391,7 @@ class Bench:
             left = self.redis.llen(self.queue)
             if left:
                 raise BenchError(f"{left} messages still queued after completion")
-            if config in ("sqlite", "pg"):
+            if config in ("sqlite", "pg", "relay"):
                 assert url
                 recorded_at = self._wait_recorded(url, tasks, process, log_path)
                 run.recorded_lag_s = max(0.0, recorded_at - done["at"])
@@ -456,7 +467,7 @@ class Bench:
         run.wall_s = result["publish_s"]
         run.rate = tasks / result["publish_s"]
         run.flush_s = result.get("flush_s")
-        if config == "pg":
+        if config in ("pg", "relay"):
             if not result.get("flushed") or result.get("dropped"):
                 raise BenchError(f"producer did not record everything: {result}")
             run.extra = {k: result[k] for k in ("recorded", "written", "dropped")}
@@ -593,7 +604,22 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
-def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _paired(runs: list[Run], workload: str, config: str, baseline: str) -> float | None:
+    """Median over the rounds of ``config``'s rate over ``baseline``'s in the same round."""
+    rates: dict[tuple[str, int], float] = {
+        (r.config, r.round): r.rate
+        for r in runs
+        if r.ok and r.workload == workload and r.rate and r.config in (config, baseline)
+    }
+    ratios = [
+        rates[(config, n)] / rates[(baseline, n)]
+        for (kind, n) in rates
+        if kind == config and (baseline, n) in rates
+    ]
+    return _median(ratios)
+
+
+def verdicts(rows: list[dict[str, Any]], runs: list[Run]) -> list[dict[str, Any]]:
     by = {(r["workload"], r["config"]): r for r in rows}
     out = []
     for workload, target in TARGETS.items():
@@ -605,6 +631,28 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "(median of the rounds' ratios)",
                 "ratio": ratio,
                 "met": None if ratio is None else ratio >= target,
+            }
+        )
+    for workload, target in TARGETS.items():
+        row = by.get((workload, "relay"))
+        if row is None:
+            continue
+        ratio = row["paired_ratio_median"]
+        out.append(
+            {
+                "target": f"{workload}: celery-ops in relay mode >= {target:.2f} x plain "
+                "(median of the rounds' ratios)",
+                "ratio": ratio,
+                "met": None if ratio is None else ratio >= target,
+            }
+        )
+        direct = _paired(runs, workload, "relay", "pg")
+        out.append(
+            {
+                "target": f"{workload}: relay >= {RELAY_VS_DIRECT:.2f} x direct (PostgreSQL), "
+                "median of the rounds' ratios",
+                "ratio": direct,
+                "met": None if direct is None else direct >= RELAY_VS_DIRECT,
             }
         )
     for workload in ("noop", "sleep"):
@@ -793,7 +841,7 @@ def summarize_files(paths: list[str]) -> int:
             f"publish={data['options']['publish_tasks']}"
         )
     rows = summarize(runs)
-    print_table(rows, verdicts(rows))
+    print_table(rows, verdicts(rows, runs))
     _report_versions(runs)
     return 0
 
@@ -810,7 +858,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.summarize:
         return summarize_files(options.summarize)
     signal.signal(signal.SIGTERM, _on_signal)
-    if "pg" in options.configs or "publish" in options.workloads:
+    if {"pg", "relay"} & set(options.configs) or "publish" in options.workloads:
         ensure_database(options.pg_url)
     if "backend" in options.configs:
         ensure_database(options.backend_url)
@@ -837,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             bench.redis.flushdb()
     rows = summarize(bench.runs)
-    checks = verdicts(rows)
+    checks = verdicts(rows, bench.runs)
     print_table(rows, checks)
     _report_versions(bench.runs)
     if options.json:

@@ -22,7 +22,7 @@ from celery_ops.recording.ingest import Ingester, run_under_lease
 from celery_ops.recording.recorder import ExecutionRecorder
 from celery_ops.recording.relay import RelaySink, StreamUnavailable
 from celery_ops.recording.spill import SpillDirectory
-from celery_ops.recording.streams import CLAIM_AFTER_MS, RedisStream
+from celery_ops.recording.streams import RedisStream
 from celery_ops.scheduling.definition import SendRequest
 from celery_ops.scheduling.sending import ScheduleSender
 from celery_ops.settings import ConfigurationError, OpsConfig
@@ -120,7 +120,8 @@ class CeleryOps:
 
     def ingester(self, consumer: str) -> Ingester:
         """An ingester of the relay stream, named ``consumer`` in the stream's group."""
-        return Ingester(self.store, self.relay_stream(), consumer, CLAIM_AFTER_MS)
+        claim_after_ms = int(self.config.relay_claim_after * 1000)
+        return Ingester(self.store, self.relay_stream(), consumer, claim_after_ms)
 
     def start_ingester(self) -> None:
         """In relay mode, ingest in this worker's main process while it holds the cluster's

@@ -178,6 +178,13 @@ class OpsConfig:
         "database and write to different stores need different names.",
         env="CELERY_OPS_RELAY_STREAM",
     )
+    relay_claim_after: float = _setting(
+        30.0,
+        positive,
+        "Relay mode: seconds after which entries an ingester read and never acknowledged (it "
+        "died, or hangs) are taken over by another ingester. Keep it well above the time one "
+        "ingester round takes.",
+    )
     ingest_in_workers: bool = _setting(
         True,
         boolean,

@@ -6,11 +6,13 @@ import os
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 import click
 
 from celery_ops.cli.context import current_ops, door, fail
+from celery_ops.core.errors import OperationError
 from celery_ops.recording.relay import RelaySink
 from celery_ops.recording.spill import SpillDirectory
 from celery_ops.settings import ConfigurationError
@@ -63,5 +65,12 @@ def ingest(name: str | None, once: bool) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     click.echo(f"celery-ops ingester {consumer}: reading the relay stream (Ctrl-C to stop)")
-    ingester.run(stop)
+    while not stop.is_set():
+        # The lost-work reaper runs beside each ingester: relaying processes never run it.
+        ingester.run(stop, until=time.monotonic() + ops.config.reaper_interval)
+        if not stop.is_set():
+            try:
+                ops.reap_lost_work()
+            except OperationError as exc:
+                click.echo(f"lost-work reaper: {exc}", err=True)
     click.echo(f"stopped after {ingester.stats.entries} entries")

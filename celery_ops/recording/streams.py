@@ -3,7 +3,7 @@
 Producers ``XADD``; ingesters ``XREADGROUP`` and, once the batches are committed to the store,
 ``XACK`` and ``XDEL`` them. An entry read by an ingester that died before acknowledging it
 stays pending; another ingester claims it (``XAUTOCLAIM``) once it has been idle
-:data:`CLAIM_AFTER_MS`, so delivery is at least once and the store's batch ids make the effect
+``ops_relay_claim_after``, so delivery is at least once and the store's batch ids make the effect
 exactly once.
 """
 
@@ -17,8 +17,6 @@ from celery_ops.store.errors import one_line
 
 STREAM_KEY = "celery-ops:relay"
 GROUP = "celery-ops-ingesters"
-#: An entry an ingester read and did not acknowledge for this long is taken by another one.
-CLAIM_AFTER_MS = 30_000
 #: Redis answers within milliseconds; a broker that does not is down for the recorder.
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0

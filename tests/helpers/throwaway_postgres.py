@@ -49,8 +49,11 @@ class ThrowawayPostgres:
     def _run(self, *command: str) -> None:
         subprocess.run([*self._as_postgres, *command], check=True, capture_output=True, cwd="/tmp")
 
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+    def start(self, max_connections: int = 100) -> None:
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c max_connections={max_connections}"
+        )
         self._run(
             _bin("pg_ctl"),
             "-D",

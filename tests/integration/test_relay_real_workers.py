@@ -3,6 +3,11 @@ that holds the lease in a worker's main process."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +15,11 @@ from pathlib import Path
 import pytest
 from helpers.services import POSTGRES_ADMIN_URL, REDIS_BROKER, require
 from helpers.waiting import wait_for
+from helpers.workers import CELERY
 from integration.conftest import ExternalApp
 from sqlalchemy import create_engine, text
+
+from celery_ops.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +63,85 @@ def test_a_real_worker_in_relay_mode_records_everything_through_its_lease(
         ).scalar_one()
     admin.dispose()
     assert connected <= 1
+
+
+RELAY_APP = """
+import os
+
+from celery import Celery
+
+import celery_ops
+
+app = Celery("relayapp", broker=os.environ["BROKER_URL"])
+app.conf.task_default_queue = "nobody-consumes-this"
+celery_ops.init_app(
+    app,
+    database_url=os.environ["OPS_URL"],
+    write_mode="relay",
+    relay_stream=os.environ["STREAM"],
+    relay_claim_after=1,
+    spill_dir=os.environ["SPILL_DIR"],
+    flush_batch=5,
+)
+"""
+
+
+def test_an_ingester_killed_mid_batch_loses_and_doubles_nothing(
+    new_database: Callable[[str], str], tmp_path: Path
+) -> None:
+    require("redis")
+    require("postgresql")
+    url = new_database("postgresql")
+    (tmp_path / "relayapp.py").write_text(RELAY_APP)
+    env = {
+        **os.environ,
+        "BROKER_URL": REDIS_BROKER,
+        "OPS_URL": url,
+        "STREAM": f"test-relay-{uuid.uuid4().hex[:8]}",
+        "SPILL_DIR": str(tmp_path / "spill"),
+    }
+    ops_cli = [CELERY, "-A", "relayapp", "ops"]
+    subprocess.run([*ops_cli, "db", "upgrade"], cwd=tmp_path, env=env, check=True)
+    # The producer: 12,000 sends in batches of 5: 2,400 entries, twelve rounds of an ingester.
+    producer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import relayapp\n"
+            "for i in range(12000): relayapp.app.send_task('proj.add', (i, i))\n"
+            "import celery_ops; assert celery_ops.get_ops(relayapp.app).recorder.flush(60)\n",
+        ],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert producer.returncode == 0
+    store = Store(url)
+    pending = "SELECT count(*) FROM celery_ops_executions"
+
+    def rows() -> int:
+        with store.engine.connect() as connection:
+            return int(connection.execute(text(pending)).scalar_one())
+
+    ingester = subprocess.Popen([*ops_cli, "ingest"], cwd=tmp_path, env=env, start_new_session=True)
+    try:
+        wait_for(lambda: rows() > 0, 30, "the first ingester to write", interval=0.01)
+    finally:
+        os.killpg(ingester.pid, signal.SIGKILL)  # wherever it is in its round
+        ingester.wait()
+    written_before_the_kill = rows()
+    assert 0 < written_before_the_kill < 12000
+    time.sleep(1.5)  # what it read unacknowledged becomes claimable (relay_claim_after=1)
+    again = subprocess.run(
+        [*ops_cli, "ingest", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert rows() == 12000
+    with store.engine.connect() as connection:
+        entries = connection.execute(
+            text("SELECT count(*), count(DISTINCT task_id) FROM celery_ops_events")
+        ).one()
+    assert tuple(entries) == (12000, 12000)  # one 'published' entry each, none doubled
+    store.dispose()
