@@ -860,6 +860,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     if {"pg", "relay"} & set(options.configs) or "publish" in options.workloads:
         ensure_database(options.pg_url)
+        # A database left by an earlier version of celery-ops: migrate it, as a user would.
+        from celery_ops.store import Store
+
+        Store(options.pg_url).upgrade()
     if "backend" in options.configs:
         ensure_database(options.backend_url)
     env = environment()

@@ -7,7 +7,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from celery_ops import signals
@@ -19,10 +21,11 @@ from celery_ops.operations.jobs import JobRunner
 from celery_ops.operations.schedules import ScheduleOperations
 from celery_ops.recording.handoff import ReceivedHandoff
 from celery_ops.recording.ingest import Ingester, run_under_lease
+from celery_ops.recording.queues import BrokerQueueStream
 from celery_ops.recording.recorder import ExecutionRecorder
 from celery_ops.recording.relay import RelaySink, StreamUnavailable
 from celery_ops.recording.spill import SpillDirectory
-from celery_ops.recording.streams import RedisStream
+from celery_ops.recording.streams import RedisStream, StreamBacklog
 from celery_ops.scheduling.definition import SendRequest
 from celery_ops.scheduling.sending import ScheduleSender
 from celery_ops.settings import ConfigurationError, OpsConfig
@@ -95,17 +98,20 @@ class CeleryOps:
         """Whether this app's processes hand their batches to the relay stream."""
         return self.config.write_mode == "relay"
 
-    def relay_stream(self) -> RedisStream:
-        """The relay stream on the app's broker; ConfigurationError if it cannot carry one."""
+    def relay_stream(self) -> RedisStream | BrokerQueueStream:
+        """The relay stream on the app's broker: a Redis stream on Redis, a durable queue on
+        RabbitMQ; ConfigurationError for a broker that can carry neither."""
         url = self.app.conf.broker_url
         if isinstance(url, list | tuple):
             url = url[0] if url else None
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigurationError(
-                f"ops_write_mode='relay' needs a Redis broker (the stream lives there); the "
-                f"broker is {redact_url(str(url))}: use ops_write_mode='direct'"
-            )
-        return RedisStream(url, self.config.relay_stream)
+        if isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://")):
+            return RedisStream(url, self.config.relay_stream)
+        if isinstance(url, str) and url.startswith(("amqp://", "amqps://", "pyamqp://")):
+            return BrokerQueueStream(url, self.config.relay_stream)
+        raise ConfigurationError(
+            f"ops_write_mode='relay' needs a Redis or RabbitMQ broker (the stream lives "
+            f"there); the broker is {redact_url(str(url))}: use ops_write_mode='direct'"
+        )
 
     def _relay_sink(self) -> RelaySink | None:
         if not self.relaying:
@@ -117,6 +123,13 @@ class CeleryOps:
             logger.error("celery-ops: %s; writing to the store directly", exc)
             return None
         return RelaySink(stream, SpillDirectory(self.config.spill_dir))
+
+    def _relay_backlog(self) -> Callable[[], StreamBacklog] | None:
+        try:
+            stream = self.relay_stream()
+        except ConfigurationError:
+            return None
+        return lambda: stream.backlog(int(time.time() * 1000))
 
     def ingester(self, consumer: str) -> Ingester:
         """An ingester of the relay stream, named ``consumer`` in the stream's group."""
@@ -229,6 +242,7 @@ class CeleryOps:
             clock=self.clock,
             config=self.config,
             settle=settle,
+            relay_backlog=self._relay_backlog() if self.relaying else None,
             sender=ScheduleSender(
                 publish,
                 f"manual:{socket.gethostname()}:{os.getpid()}",

@@ -7,7 +7,7 @@ import click
 from celery_ops.cli.dashboard import dashboard, users
 from celery_ops.cli.db import db
 from celery_ops.cli.executions import purge, retention, show
-from celery_ops.cli.ingest import ingest
+from celery_ops.cli.ingest import ingest, relay_status
 from celery_ops.cli.schedules import schedules
 
 
@@ -24,5 +24,6 @@ ops.add_command(schedules)
 ops.add_command(dashboard)
 ops.add_command(users)
 ops.add_command(ingest)
+ops.add_command(relay_status)
 
 __all__ = ["ops"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -11,7 +12,7 @@ from typing import Any
 
 import click
 
-from celery_ops.cli.context import current_ops, door, fail
+from celery_ops.cli.context import current_ops, door, echo_json, fail, reported
 from celery_ops.core.errors import OperationError
 from celery_ops.recording.relay import RelaySink
 from celery_ops.recording.spill import SpillDirectory
@@ -74,3 +75,24 @@ def ingest(name: str | None, once: bool) -> None:
             except OperationError as exc:
                 click.echo(f"lost-work reaper: {exc}", err=True)
     click.echo(f"stopped after {ingester.stats.entries} entries")
+
+
+@click.command(name="relay")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def relay_status(as_json: bool) -> None:
+    """Show the write mode and, in relay mode, how far the ingesters are behind."""
+    with reported():
+        status = door().maintenance.relay_status()
+    if as_json:
+        echo_json(dataclasses.asdict(status))
+        return
+    click.echo(f"write mode: {status.mode}")
+    if status.mode == "relay":
+        lag = "-" if status.oldest_age_s is None else f"{status.oldest_age_s:.1f} s"
+        click.echo(f"stream: {status.waiting} batch(es) waiting, {status.in_flight} being written")
+        click.echo(f"ingest lag: {lag}")
+        until = status.ingester_until.isoformat() if status.ingester_until else "-"
+        click.echo(f"ingester in the workers: {status.ingester or 'none'} (lease until {until})")
+    click.echo(f"spill files on this host: {status.spilled_here}")
+    if status.problem:
+        fail(status.problem)

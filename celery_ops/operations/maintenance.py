@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from celery_ops.core.clock import as_utc
 from celery_ops.core.durations import format_duration
-from celery_ops.core.errors import InvalidInput
+from celery_ops.core.errors import InvalidInput, Unavailable
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import AuditEntry
 from celery_ops.operations import bulk
@@ -16,6 +17,9 @@ from celery_ops.operations.actors import ADMIN, OPERATOR, VIEWER
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import ProgressReport
 from celery_ops.operations.services import OperationGroup
+from celery_ops.recording.ingest import WORKER_LEASE
+from celery_ops.recording.relay import StreamUnavailable
+from celery_ops.recording.spill import SpillDirectory
 from celery_ops.store import ReapResult
 from celery_ops.store.schema import head_revision
 
@@ -32,7 +36,58 @@ class RetentionReport:
         return sum(self.executions.values())
 
 
+@dataclass(frozen=True)
+class RelayStatus:
+    """Where the record is on its way to the store (docs/scaling.md)."""
+
+    mode: str  # "direct" or "relay"
+    #: Relay: batches on the stream not yet written, and how many an ingester is writing.
+    waiting: int | None = None
+    in_flight: int | None = None
+    #: Relay: age of the oldest batch not yet written (the ingest lag), seconds.
+    oldest_age_s: float | None = None
+    #: Relay: the worker process that ingests under the lease, and until when it holds it.
+    ingester: str | None = None
+    ingester_until: datetime | None = None
+    #: Spill files waiting on this host for the broker.
+    spilled_here: int = 0
+    #: What could not be read (the broker or the store down), in a sentence.
+    problem: str | None = None
+
+
 class MaintenanceOperations(OperationGroup):
+    def relay_status(self) -> RelayStatus:
+        """The write mode and, in relay mode, the stream's backlog, the ingest lag, the
+        ingester holding the lease and this host's spill files."""
+        self._require(VIEWER)
+        config = self._services.config
+        spilled = SpillDirectory(config.spill_dir).count_waiting()
+        backlog_of = self._services.relay_backlog
+        if config.write_mode != "relay" or backlog_of is None:
+            return RelayStatus(mode="direct", spilled_here=spilled)
+        problems = []
+        try:
+            backlog = backlog_of()
+        except StreamUnavailable as exc:
+            backlog = None
+            problems.append(f"the relay stream cannot be read ({exc})")
+        lease = None
+        try:
+            with store_errors():
+                lease = self._services.store.relay.lease(WORKER_LEASE)
+        except Unavailable as exc:
+            problems.append(str(exc))
+        return RelayStatus(
+            mode="relay",
+            waiting=backlog.waiting if backlog else None,
+            in_flight=backlog.pending if backlog else None,
+            oldest_age_s=backlog.oldest_age_s if backlog else None,
+            ingester=lease[0] if lease else None,
+            ingester_until=as_utc(lease[1]) if lease else None,
+            spilled_here=spilled,
+            problem="; ".join(problems) or None,
+        )
+
     def selection(self, selection: Mapping[str, Any]) -> ExecutionFilter:
         """What ``{"older_than": "7d", "status": [...]}``, ``{"filter": {...}}`` or
         ``{"task_ids": [...]}`` selects (InvalidInput when it is malformed)."""

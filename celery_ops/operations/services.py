@@ -13,6 +13,7 @@ from celery_ops.operations.actors import Actor
 from celery_ops.operations.audit import Audited, AuditTrail
 from celery_ops.operations.broker import CeleryBroker
 from celery_ops.operations.jobs import JobRunner
+from celery_ops.recording.streams import StreamBacklog
 from celery_ops.scheduling.sending import ScheduleSender
 from celery_ops.settings import OpsConfig
 from celery_ops.store import Store
@@ -32,6 +33,8 @@ class Services:
     settle: Callable[[], None]
     #: The claim/send/mark path of beat, for "run now".
     sender: ScheduleSender
+    #: In relay mode, how far the ingesters are behind (raises StreamUnavailable); else None.
+    relay_backlog: Callable[[], StreamBacklog] | None = None
 
 
 class OperationGroup:

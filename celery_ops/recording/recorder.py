@@ -176,6 +176,8 @@ class ExecutionRecorder:
             self._wake.wait(delay)
             self._wake.clear()
             failures = 0 if self._write_buffer() else min(failures + 1, 8)
+            if self.relay is not None:
+                self.relay.retry_spilled()
             self._run_due_jobs()
             with self._idle:
                 self._idle.notify_all()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,6 +29,8 @@ logger = logging.getLogger("celery_ops.relay")
 #: The version of the encoding; an ingester refuses (and keeps aside) a version it does not know.
 ENCODING_VERSION = 1
 _TIME = "$t"
+#: How often a process with spilled batches tries the broker again when it has nothing new.
+SPILL_RETRY_S = 2.0
 
 
 class StreamUnavailable(Exception):
@@ -110,6 +113,7 @@ class RelaySink:
         self.stream = stream
         self.spill = spill
         self._broker_down = False
+        self._next_retry = 0.0
 
     def write(self, batch: RecordBatch) -> None:
         payload = encode_batch(new_batch_id(), batch)
@@ -130,6 +134,20 @@ class RelaySink:
             # The broker is back: hand over what this process, or one that exited, left.
             self._broker_down = False
             self.hand_over_spilled()
+
+    def retry_spilled(self) -> None:
+        """While this process has batches on disk, try to hand them over every few seconds,
+        even if it records nothing new (an idle pool process after an outage)."""
+        if not self._broker_down or time.monotonic() < self._next_retry:
+            return
+        self._next_retry = time.monotonic() + SPILL_RETRY_S
+        try:
+            moved = self.spill.hand_over(self.stream.append)
+        except (StreamUnavailable, OSError):
+            return
+        self._broker_down = False
+        if moved:
+            logger.warning("celery-ops: %d spilled batch(es) handed to the relay stream", moved)
 
     def hand_over_spilled(self) -> int:
         """Hand what the spill directory holds to the stream; the number of batches moved."""

@@ -44,6 +44,13 @@ class SpillDirectory:
         spill.flush()
         os.fsync(spill.fileno())
 
+    def count_waiting(self) -> int:
+        """How many spill files lie in the directory."""
+        try:
+            return sum(1 for _ in self.path.glob(f"*{SUFFIX}"))
+        except OSError:
+            return 0
+
     def has_waiting(self) -> bool:
         """Whether any spill file lies in the directory (this process's or another's)."""
         try:

@@ -94,6 +94,14 @@ class RelayStore:
                 return False  # another process took it first
             return True
 
+    def lease(self, name: str) -> tuple[str, datetime] | None:
+        """Who holds the lease ``name`` and until when (perhaps expired), if anyone took it."""
+        with translated(), self.engine.connect() as connection:
+            row = connection.execute(
+                select(leases.c.holder, leases.c.expires_at).where(leases.c.name == name)
+            ).first()
+        return None if row is None else (row.holder, row.expires_at)
+
     def release_lease(self, name: str, holder: str) -> None:
         with translated(), self.engine.begin() as connection:
             connection.execute(

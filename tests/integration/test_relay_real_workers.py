@@ -13,10 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 from helpers.services import POSTGRES_ADMIN_URL, REDIS_BROKER, require
+from helpers.throwaway_postgres import ThrowawayPostgres
+from helpers.throwaway_redis import ThrowawayRedis
 from helpers.waiting import wait_for
 from helpers.workers import CELERY
 from integration.conftest import ExternalApp
+from integration.test_lost_work_and_outages import free_port
 from sqlalchemy import create_engine, text
 
 from celery_ops.store import Store
@@ -145,3 +149,109 @@ def test_an_ingester_killed_mid_batch_loses_and_doubles_nothing(
         ).one()
     assert tuple(entries) == (12000, 12000)  # one 'published' entry each, none doubled
     store.dispose()
+
+
+def test_store_and_broker_outages_lose_nothing_in_relay_mode(
+    external_app: Callable[..., ExternalApp], tmp_path: Path
+) -> None:
+    database = ThrowawayPostgres(free_port())
+    broker = ThrowawayRedis(free_port())
+    database.start()
+    broker.start()
+    spill = tmp_path / "spill"
+    app = external_app(
+        broker.url,
+        database.url,
+        CELERY_OPS_WRITE_MODE="relay",
+        CELERY_OPS_SPILL_DIR=str(spill),
+    )
+    try:
+        app.ops.store.upgrade()
+        worker = app.start_worker("before", pool="prefork", concurrency=2)
+        sent = [app.module.sleepy.delay(0.01).id for _ in range(300)]
+
+        database.stop()
+        # A short-lived producer sends and exits while the store is down: it must not wait
+        # for the store, nor lose what it sent.
+        started = time.monotonic()
+        producer = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import extapp\nfor _ in range(700): print(extapp.sleepy.delay(0.01).id)\n",
+            ],
+            cwd=app.directory,
+            env={**os.environ, **app.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert time.monotonic() - started < 8  # not the 10 s of ops_shutdown_flush_timeout
+        sent += producer.stdout.split()
+        # The worker restarts during the outage.
+        worker.stop()
+        app.start_worker(
+            "after", pool="prefork", concurrency=2, extra=("--prefetch-multiplier", "1")
+        )
+        queue = redis.Redis.from_url(broker.url)
+        wait_for(lambda: queue.llen(app.env["QUEUE"]) == 0, 60, "the queue to drain")
+        time.sleep(2)  # the last ones run
+        # Two long tasks run while the broker goes too: their records wait in spill files.
+        sent += [app.module.sleepy.delay(3).id for _ in range(2)]
+        wait_for(lambda: queue.llen(app.env["QUEUE"]) == 0, 30, "the long tasks to start")
+        time.sleep(0.5)
+        broker.stop()
+        wait_for(lambda: list(spill.glob("*.spill")), 30, "a spill file")
+        time.sleep(4)
+        broker.start()
+        time.sleep(4)
+        database.start()
+
+        def recorded() -> int:
+            with app.ops.store.engine.connect() as connection:
+                return int(
+                    connection.execute(
+                        text(
+                            "SELECT count(*) FROM celery_ops_executions "
+                            "WHERE status IN ('SUCCESS', 'FAILURE') AND published_at IS NOT NULL"
+                        )
+                    ).scalar_one()
+                )
+
+        try:
+            wait_for(lambda: recorded() == 1002, 120, "all 1,002 executions recorded", 1.0)
+        except AssertionError:
+            with app.ops.store.engine.connect() as connection:
+                counts = connection.execute(
+                    text(
+                        "SELECT status, published_at IS NULL, error_type, count(*) "
+                        "FROM celery_ops_executions GROUP BY 1, 2, 3"
+                    )
+                ).all()
+            stream = app.ops.relay_stream()
+            raise AssertionError(
+                f"rows: {counts}; stream: {stream.backlog(0)}; "
+                f"spill: {list(spill.glob('*'))}; logs: "
+                + "\n".join(w.log()[-3000:] for w in app.workers)
+            ) from None
+        assert len(set(sent)) == 1002
+        # Stopping a worker (SIGTERM to its process group) or its broker may end a running
+        # task with WorkerLostError: what happened is recorded either way.
+        rows = [app.ops.store.execution(task_id) for task_id in sent]
+        outcomes = {(r.status, r.error_type) for r in rows if r is not None}
+        assert None not in rows
+        assert outcomes <= {("SUCCESS", None), ("FAILURE", "WorkerLostError")}
+        with app.ops.store.engine.connect() as connection:
+            doubled = connection.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT task_id, event, at FROM celery_ops_events "
+                    "GROUP BY task_id, event, at HAVING count(*) > 1) AS d"
+                )
+            ).scalar_one()
+        assert doubled == 0
+        wait_for(lambda: not list(spill.glob("*.spill")), 30, "the spill files handed over")
+    finally:
+        for started_worker in app.workers:
+            started_worker.stop()
+        database.remove()
+        broker.remove()

@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
+import celery_ops
 from celery_ops.core.clock import utcnow
 from celery_ops.recording.events import DefinitionReport, ExecutionEvent, WorkerReport
 from celery_ops.recording.folding import fold_events
@@ -196,3 +198,28 @@ class TestSpilling:
         stream = ListStream()
         RelaySink(stream, SpillDirectory(tmp_path)).hand_over_spilled()
         assert decode_batch(stream.entries[0])[0] == "b"
+
+    def test_an_idle_process_hands_over_once_the_broker_is_back(self, tmp_path: Path) -> None:
+        stream = ListStream(up=False)
+        sink = RelaySink(stream, SpillDirectory(tmp_path))
+        sink.write(folded(task_events("t1")["pool"]))
+        sink.retry_spilled()  # still down: kept
+        assert stream.entries == []
+        stream.up = True
+        sink._next_retry = 0.0  # the retry interval has passed
+        sink.retry_spilled()  # nothing new recorded, yet the spilled batch goes
+        assert len(stream.entries) == 1
+        assert list(tmp_path.glob("*.spill")) == []
+
+
+class TestTheModeFollowsTheBroker:
+    def test_relay_on_a_broker_that_cannot_carry_it_writes_directly_and_says_so(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        app = Celery("sqs-like", broker="memory://")
+        ops = celery_ops.init_app(
+            app, database_url=f"sqlite:///{tmp_path}/ops.sqlite3", write_mode="relay"
+        )
+        assert ops.recorder.relay is None
+        assert "needs a Redis or RabbitMQ broker" in caplog.text
+        assert "writing to the store directly" in caplog.text
