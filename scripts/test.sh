@@ -23,6 +23,14 @@ if [ ! -x /usr/bin/chromium ]; then
     || echo "could not install chromium (apt-get install -y chromium): browser tests will say so"
 fi
 
+# PgBouncer (Debian's) for the test of the store behind a pooler in transaction mode.
+if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then
+  echo "== installing pgbouncer for the pooler test"
+  apt-get install -y -q pgbouncer >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q pgbouncer >/dev/null; } \
+    || echo "could not install pgbouncer (apt-get install -y pgbouncer): its test will say so"
+fi
+
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

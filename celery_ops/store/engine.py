@@ -29,6 +29,11 @@ def create_store_engine(url: str) -> Engine:
         return engine
     if backend == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        if parsed.get_driver_name() == "psycopg":
+            # No server-side prepared statements: behind PgBouncer in transaction mode (before
+            # 1.21), or any pooler that hands each transaction another server connection, a
+            # statement prepared on one connection is missing, or taken, on the next.
+            kwargs["connect_args"]["prepare_threshold"] = None
     elif backend in ("mysql", "mariadb"):
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
         if "charset" not in parsed.query:
