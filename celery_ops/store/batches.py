@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,8 +36,11 @@ class RecordBatch:
         for patch in other.executions:
             existing = patches.get(patch.task_id)
             if existing is None:
-                patches[patch.task_id] = patch
-                self.executions.append(patch)
+                # A copy: merging into it must leave ``other`` as it was (a batch the store
+                # refuses is written again alone, with its own values only).
+                existing = replace(patch, values=dict(patch.values))
+                patches[patch.task_id] = existing
+                self.executions.append(existing)
             else:
                 merge_patches(existing, patch)
         self.timeline.extend(other.timeline)

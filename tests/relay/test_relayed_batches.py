@@ -5,6 +5,7 @@ one process at a time holds a lease."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import celery_ops
 from celery_ops.core.clock import utcnow
 from celery_ops.recording.events import DefinitionReport, ExecutionEvent, WorkerReport
 from celery_ops.recording.folding import fold_events
+from celery_ops.recording.ingest import Ingester
 from celery_ops.recording.payload import Arguments
 from celery_ops.recording.relay import (
     RelaySink,
@@ -119,6 +121,48 @@ class TestWritingEachBatchOnce:
         store.relay.write_once([("old", RecordBatch())], utcnow() - timedelta(days=3))
         store.relay.write_once([("new", RecordBatch())], utcnow())
         assert store.relay.forget_batches(utcnow() - timedelta(days=2)) == 1
+
+
+class FakeIngestStream:
+    """Entries in a list, acknowledged or set aside (the real streams are Redis's and
+    RabbitMQ's, in test_relay_on_brokers.py)."""
+
+    def __init__(self, payloads: list[bytes]) -> None:
+        self.entries = [(str(i).encode(), p) for i, p in enumerate(payloads)]
+        self.acked: list[bytes] = []
+        self.aside: list[tuple[bytes, str]] = []
+
+    def read(
+        self, consumer: str, count: int, block_ms: int, claim_after_ms: int | None = None
+    ) -> list[tuple[bytes, bytes | None]]:
+        taken, self.entries = self.entries[:count], self.entries[count:]
+        return taken  # type: ignore[return-value]
+
+    def ack(self, entry_ids: list[bytes]) -> None:
+        self.acked += entry_ids
+
+    def set_aside(self, payload: bytes, reason: str) -> None:
+        self.aside.append((payload, reason))
+
+
+@pytest.mark.slow
+def test_a_batch_the_store_refuses_is_set_aside_alone(
+    new_database: Callable[[str], str],
+) -> None:
+    store = Store(new_database("postgresql"))
+    store.upgrade()
+    started = folded(task_events("t1")["pool"])
+    refused = folded([ExecutionEvent("t1", "x", T0 + 1, None, 1, values={"priority": 2**40})])
+    stream = FakeIngestStream([encode_batch("ok", started), encode_batch("bad", refused)])
+    ingester = Ingester(store, stream, "i1", claim_after_ms=0)
+    assert ingester.ingest_once(block_ms=0) == 2
+    row = store.execution("t1")  # written with its own values only, once
+    assert row is not None and row.status == "FAILURE" and row.attempts == 1
+    assert row.priority is None
+    assert [decode_batch(p)[0] for p, _ in stream.aside] == ["bad"]
+    assert "the store refused it" in stream.aside[0][1]
+    assert len(stream.acked) == 2
+    store.dispose()
 
 
 class TestTheLease:
