@@ -81,9 +81,9 @@ class Ingester:
         if now >= self._next_claim:
             self._next_claim = now + CLAIM_EVERY_S
             claim = self.claim_after_ms
+        self._forget_old_batch_ids()  # once an hour, busy or not
         entries = self.stream.read(self.consumer, self.count, block_ms, claim)
         if not entries:
-            self._forget_old_batch_ids()
             return 0
         batches: list[tuple[str, RecordBatch]] = []
         payloads: dict[str, bytes] = {}

@@ -165,6 +165,14 @@ def test_a_batch_the_store_refuses_is_set_aside_alone(
     store.dispose()
 
 
+def test_a_busy_ingester_still_forgets_old_batch_ids(store: Store) -> None:
+    store.relay.write_once([("old", RecordBatch())], utcnow() - timedelta(days=3))
+    stream = FakeIngestStream([encode_batch("new", folded(task_events("t1")["pool"]))])
+    Ingester(store, stream, "i1", claim_after_ms=0).ingest_once(block_ms=0)
+    # "old" is gone (forgotten), "new" is known: writing both again writes only "old".
+    assert store.relay.write_once([("old", RecordBatch()), ("new", RecordBatch())], utcnow()) == 1
+
+
 class TestTheLease:
     def test_one_holder_at_a_time_until_it_expires(self, store: Store) -> None:
         now = utcnow()
