@@ -17,6 +17,7 @@ from celery_ops.core.clock import SYSTEM_CLOCK, Clock
 from celery_ops.operations import Actor, Operations, Services
 from celery_ops.operations.audit import AuditTrail
 from celery_ops.operations.broker import CeleryBroker
+from celery_ops.operations.control import WorkerControl
 from celery_ops.operations.jobs import JobRunner
 from celery_ops.operations.schedules import ScheduleOperations
 from celery_ops.recording.handoff import ReceivedHandoff
@@ -199,6 +200,10 @@ class CeleryOps:
         own code (audited as ``python:<os user>@<host>``)."""
         return self.operations(Actor.code()).schedules
 
+    def paused_queues(self) -> set[str]:
+        """The names of the paused queues, as every worker reads them before consuming."""
+        return {pause.name for pause in self.store.queues.pauses()}
+
     def start_reaper(self) -> None:
         """Run the lost-work reaper in this process, on the recorder's thread."""
         if self._reaper_started or self.relaying:
@@ -237,6 +242,7 @@ class CeleryOps:
         return Services(
             store=store,
             broker=CeleryBroker(app),
+            control=WorkerControl(app, self.config.inspect_timeout),
             audit=audit,
             jobs=JobRunner(store.jobs, audit, self.clock, JOB_INLINE_SECONDS),
             clock=self.clock,

@@ -238,6 +238,18 @@ class OpsConfig:
         "Seconds between two heartbeats of a worker's main process. Keep it well below "
         "`ops_worker_timeout`.",
     )
+    inspect_timeout: float = _setting(
+        1.0,
+        positive,
+        "Seconds the workers and queues pages and actions wait for the workers' answers to one "
+        "remote-control broadcast; a worker slower than this is shown from its heartbeats only.",
+    )
+    offline_workers_shown: float = _setting(
+        86_400.0,
+        non_negative,
+        "Seconds an offline worker stays in the workers list after its last heartbeat; it can "
+        "be forgotten sooner (`DELETE /api/workers/<hostname>`, `ops workers forget`).",
+    )
     reaper_interval: float = _setting(
         15.0,
         positive,

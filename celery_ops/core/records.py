@@ -106,6 +106,15 @@ class WorkerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuePause:
+    """A paused queue: who paused it and when."""
+
+    name: str
+    paused_by: str
+    paused_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TaskDefinition:
     """A task name registered on at least one worker, with its defaults."""
 

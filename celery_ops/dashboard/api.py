@@ -137,7 +137,7 @@ def show_task(task_id: str) -> Response:
 @api.post("/tasks/dispatch")
 @signed_in
 def dispatch() -> tuple[Response, int]:
-    task_id = door().executions.dispatch(_json_body())
+    task_id = door().executions.dispatch(json_body())
     return jsonify({"task_id": task_id}), 201
 
 
@@ -151,7 +151,7 @@ def retry(task_id: str) -> tuple[Response, int]:
 @api.post("/tasks/<path:task_id>/cancel")
 @signed_in
 def cancel(task_id: str) -> Response:
-    terminate = _json_body(optional=True).get("terminate", False)
+    terminate = json_body(optional=True).get("terminate", False)
     done = door().executions.cancel(task_id, terminate=terminate)
     return jsonify(
         {
@@ -165,33 +165,27 @@ def cancel(task_id: str) -> Response:
 @api.post("/tasks/retry")
 @signed_in
 def retry_many() -> tuple[Response, int]:
-    return _accepted(door().executions.retry_many(_json_body()))
+    return accepted_json(door().executions.retry_many(json_body()))
 
 
 @api.post("/tasks/cancel")
 @signed_in
 def cancel_many() -> tuple[Response, int]:
-    body = _json_body()
+    body = json_body()
     terminate = body.pop("terminate", False)
-    return _accepted(door().executions.cancel_many(body, terminate=terminate))
+    return accepted_json(door().executions.cancel_many(body, terminate=terminate))
 
 
 @api.post("/purge")
 @signed_in
 def purge() -> tuple[Response, int]:
-    return _accepted(door().executions.purge(_json_body()))
+    return accepted_json(door().executions.purge(json_body()))
 
 
 @api.get("/jobs/<job_id>")
 @signed_in
 def show_job(job_id: str) -> Response:
     return jsonify(job_json(door().executions.job(job_id)))
-
-
-@api.get("/queues/<name>/stats")
-@signed_in
-def queue_stats(name: str) -> Response:
-    return jsonify(door().queues.stats(name))
 
 
 # Schedules
@@ -216,7 +210,7 @@ def list_schedules() -> Response:
 @api.post("/schedules")
 @signed_in
 def create_schedule() -> tuple[Response, int]:
-    body = _json_body()
+    body = json_body()
     name, task = body.pop("name", None), body.pop("task", None)
     if not isinstance(name, str) or not isinstance(task, str):
         raise InvalidInput("name and task are required strings")
@@ -244,7 +238,7 @@ def show_schedule(name: str) -> Response:
 @api.patch("/schedules/<path:name>")
 @signed_in
 def update_schedule(name: str) -> Response:
-    changes = _fields(_json_body())
+    changes = _fields(json_body())
     if not changes:
         raise InvalidInput("nothing to change")
     return jsonify(schedule_json(door().schedules.update(name, **changes)))
@@ -342,7 +336,7 @@ def job_json(job: JobRecord) -> dict[str, Any]:
     }
 
 
-def _accepted(accepted: Accepted) -> tuple[Response, int]:
+def accepted_json(accepted: Accepted) -> tuple[Response, int]:
     """200 with the counts when the job already ended, else 202 with its id."""
     if accepted.finished is None:
         return jsonify({"job_id": accepted.job_id, "status": "running"}), 202
@@ -366,7 +360,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _json_body(optional: bool = False) -> dict[str, Any]:
+def json_body(optional: bool = False) -> dict[str, Any]:
     if optional and not request.get_data():
         return {}
     if request.mimetype != "application/json":

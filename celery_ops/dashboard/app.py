@@ -12,7 +12,10 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFProtect
 
 from celery_ops.core.errors import Denied, OperationError
-from celery_ops.dashboard import auth
+from celery_ops.dashboard import (
+    auth,
+    cluster_api,  # noqa: F401 - registers its routes on `api`
+)
 from celery_ops.dashboard.api import api, status_of
 from celery_ops.dashboard.api import error as api_error
 from celery_ops.dashboard.assets import assets

@@ -22,9 +22,11 @@ from celery_ops.operations.actors import ADMIN, OPERATOR, ROLES, VIEWER, Actor
 from celery_ops.operations.auditlog import AuditLog
 from celery_ops.operations.executions import ExecutionOperations
 from celery_ops.operations.maintenance import MaintenanceOperations
-from celery_ops.operations.queues import QueueOperations, TaskOperations, WorkerOperations
+from celery_ops.operations.queues import QueueOperations
 from celery_ops.operations.schedules import ScheduleOperations
 from celery_ops.operations.services import Services
+from celery_ops.operations.tasks import TaskOperations
+from celery_ops.operations.workers import WorkerOperations
 
 
 class Operations:

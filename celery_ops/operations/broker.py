@@ -6,10 +6,12 @@ The one place operations talk to Celery's app; its failures leave it as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from kombu.entity import Queue
 
 from celery_ops.operations.errors import broker_unavailable
 
@@ -22,7 +24,8 @@ class Backlog:
     """A queue as the broker sees it."""
 
     messages: int
-    consumers: int
+    #: None where the broker does not count them (Redis).
+    consumers: int | None
     #: False when the broker has no such queue; on Redis that just means it is empty.
     in_broker: bool = True
 
@@ -68,7 +71,7 @@ class CeleryBroker:
         try:
             self.app.send_task(task, args, kwargs, task_id=task_id, producer=producer, **options)
         except Exception as exc:
-            if _is_connection_error(exc):
+            if is_connection_error(exc):
                 raise broker_unavailable(exc) from exc
             raise
 
@@ -79,7 +82,7 @@ class CeleryBroker:
                 chunk = list(task_ids[start : start + REVOKE_CHUNK])
                 self.app.control.revoke(chunk, terminate=terminate)
         except Exception as exc:
-            if _is_connection_error(exc):
+            if is_connection_error(exc):
                 raise broker_unavailable(exc) from exc
             raise
 
@@ -97,11 +100,93 @@ class CeleryBroker:
         return found, None
 
 
+@dataclass(frozen=True)
+class TakenMessage:
+    """A task message taken off a queue, not yet acknowledged."""
+
+    task_id: str | None
+    task: str | None
+    #: The attempt it would have been (1 for a first run; a retry's message says more).
+    attempt: int
+    message: Any
+
+
+def take_messages(
+    broker: CeleryBroker,
+    name: str,
+    on_chunk: Callable[[list[TakenMessage]], None],
+    chunk_size: int = 500,
+) -> int:
+    """Take the messages waiting in queue ``name`` one by one, ``chunk_size`` at a time: each
+    chunk is handed to ``on_chunk``, then acknowledged (gone for good). If ``on_chunk`` raises,
+    that chunk goes back to the queue and the error propagates. How many were taken for good.
+
+    Messages are taken, not purged, because a broker's purge only returns a count: the task
+    ids are in the messages.
+    """
+    taken = 0
+    try:
+        with broker.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+            if not _backlog(connection, name).in_broker:
+                return 0
+            channel = connection.channel()
+            try:
+                queue = Queue(name, channel=channel)  # type: ignore[no-untyped-call]
+                while True:
+                    chunk = _take(queue, chunk_size, broker.app.conf.accept_content)
+                    if not chunk:
+                        return taken
+                    try:
+                        on_chunk(chunk)
+                    except BaseException:
+                        for item in chunk:
+                            item.message.reject(requeue=True)
+                        raise
+                    for item in chunk:
+                        item.message.ack()
+                    taken += len(chunk)
+            finally:
+                channel.close()
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise broker_unavailable(exc) from exc
+        raise
+
+
+def _take(queue: Any, limit: int, accept: Any) -> list[TakenMessage]:
+    chunk: list[TakenMessage] = []
+    while len(chunk) < limit:
+        message = queue.get(no_ack=False, accept=accept)
+        if message is None:
+            break
+        headers = message.headers or {}
+        body = {} if "id" in headers else _protocol_1_body(message)
+        task_id = headers.get("id") or body.get("id")
+        task = headers.get("task") or body.get("task")
+        retries = headers.get("retries", body.get("retries", 0))
+        attempt = int(retries) + 1 if isinstance(retries, int) else 1
+        chunk.append(TakenMessage(task_id, task, attempt, message))
+    return chunk
+
+
+def _protocol_1_body(message: Any) -> dict[str, Any]:
+    # Task message protocol 1 keeps the id in the body; a body that cannot be read is
+    # purged all the same, counted without an id.
+    try:
+        body = message.decode()
+    except Exception:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _backlog(connection: Any, name: str) -> Backlog:
     channel = connection.channel()
     try:
         declared = channel.queue_declare(queue=name, passive=True)
-        return Backlog(int(declared.message_count), int(declared.consumer_count))
+        counts_consumers = connection.transport.driver_type == "amqp"
+        consumers = int(declared.consumer_count) if counts_consumers else None
+        return Backlog(int(declared.message_count), consumers)
     except Exception as exc:
         if "NOT_FOUND" not in str(exc) and "404" not in str(exc):
             raise
@@ -110,7 +195,7 @@ def _backlog(connection: Any, name: str) -> Backlog:
         channel.close()
 
 
-def _is_connection_error(exc: Exception) -> bool:
+def is_connection_error(exc: Exception) -> bool:
     # kombu's OperationalError and the transports' socket errors; not a bad argument.
     return isinstance(exc, OSError | ConnectionError) or type(exc).__name__ in (
         "OperationalError",

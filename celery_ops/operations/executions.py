@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from celery_ops.core.clock import as_utc
-from celery_ops.core.errors import InvalidInput, NotFound, UnknownTask
+from celery_ops.core.errors import InvalidInput, NotFound
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import Execution, FailureGroup, JobRecord, TimelineEntry
 from celery_ops.operations import bulk
@@ -19,6 +19,7 @@ from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import Accepted, JobResult, Progress
 from celery_ops.operations.requests import DispatchRequest, parse
 from celery_ops.operations.services import OperationGroup
+from celery_ops.operations.tasks import check_task_known
 
 #: Executions per page, at most.
 MAX_PAGE = 500
@@ -137,7 +138,7 @@ class ExecutionOperations(OperationGroup):
         """Send a task: ``{task, args, kwargs, queue, countdown, eta, priority}``; the new id."""
         with self._operation("dispatch", {"task": request.get("task")}, OPERATOR) as audited:
             sent = parse(DispatchRequest, request)
-            self._check_task(sent.task)
+            check_task_known(self._services, sent.task)
             options: dict[str, Any] = {}
             if sent.queue is not None:
                 options["queue"] = sent.queue
@@ -243,13 +244,3 @@ class ExecutionOperations(OperationGroup):
         """A background job's record: status, progress, result."""
         self._require(VIEWER)
         return self._services.jobs.get(job_id)
-
-    def _check_task(self, name: str) -> None:
-        if self._services.broker.knows_task(name):
-            return
-        with store_errors():
-            known = self._services.store.known_task_names()
-        if name not in known:
-            raise UnknownTask(
-                f"unknown task {name!r}: not registered in this app nor seen on any worker"
-            )

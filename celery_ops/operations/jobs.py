@@ -124,8 +124,16 @@ class JobRunner:
         self.clock = clock
         self.inline_seconds = inline_seconds
 
-    def start(self, actor: Actor, action: str, targets: dict[str, Any], work: Work) -> Accepted:
-        """Accept ``work`` (the role was checked by the caller) and run it in a thread."""
+    def start(
+        self,
+        actor: Actor,
+        action: str,
+        targets: dict[str, Any],
+        work: Work,
+        inline_seconds: float | None = None,
+    ) -> Accepted:
+        """Accept ``work`` (the role was checked by the caller) and run it in a thread; wait
+        ``inline_seconds`` (default: the runner's) for it to end before answering."""
         now = self.clock.now()
         audit_id = self.audit.write(self.audit.entry(actor, action, targets, ACCEPTED))
         job = JobRecord(
@@ -152,7 +160,7 @@ class JobRunner:
             daemon=True,
         )
         thread.start()
-        ended.wait(self.inline_seconds)
+        ended.wait(self.inline_seconds if inline_seconds is None else inline_seconds)
         return Accepted(job.id, self._get(job.id) if ended.is_set() else None)
 
     def get(self, job_id: str) -> JobRecord:

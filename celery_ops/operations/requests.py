@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -170,6 +171,75 @@ class Selection(Request):
     filter: dict[str, Any] | None = None
     older_than: str | float | None = None
     status: str | list[str] | None = None
+
+
+_RATE = re.compile(r"\d{1,9}(\.\d{1,6})?(/[smh])?")
+
+
+def _rate(value: Any) -> Any:
+    value = _empty_as_none(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if value is not None and not (isinstance(value, str) and _RATE.fullmatch(value.strip())):
+        raise ValueError(f"{value!r:.40} is not a rate: write 10/m, 0.5/s or 100 (per second)")
+    return value.strip() if isinstance(value, str) else value
+
+
+#: Most processes a pool may grow or shrink by, or an autoscaler may run, at once.
+MAX_PROCESSES = 10_000
+Processes = Annotated[int, Field(ge=1, le=MAX_PROCESSES)]
+#: A limit in seconds: up to ten years.
+Seconds = Annotated[float, Field(ge=0, le=MAX_COUNTDOWN)]
+#: Workers to address: one hostname or a list; none means every worker.
+Destination = Annotated[Name | list[Name] | None, Optional]
+
+
+class PoolChange(Request):
+    """Grow or shrink a worker's pool by ``n`` processes: exactly one of the two."""
+
+    grow: Processes | None = None
+    shrink: Processes | None = None
+
+    def by(self) -> int:
+        """Processes to add (negative: to remove)."""
+        if (self.grow is None) == (self.shrink is None):
+            raise InvalidInput('give either "grow" or "shrink", a number of processes')
+        return self.grow if self.grow is not None else -(self.shrink or 0)
+
+
+class AutoscaleRequest(Request):
+    max: Processes
+    min: Annotated[int, Field(ge=0, le=MAX_PROCESSES)] = 0
+
+    def checked(self) -> AutoscaleRequest:
+        if self.min > self.max:
+            raise InvalidInput(f"min ({self.min}) must not be above max ({self.max})")
+        return self
+
+
+class QueueRequest(Request):
+    queue: Name
+
+
+class RateLimitRequest(Request):
+    """A task type's rate limit on the workers: "10/m", "0.5/s", "100" (per second), or
+    null (or "") to lift it."""
+
+    rate: Annotated[str | None, BeforeValidator(_rate)]
+    destination: Destination = None
+
+
+class TimeLimitRequest(Request):
+    """A task type's soft and hard time limits on the workers, in seconds (null: none)."""
+
+    soft: Annotated[Seconds | None, Optional] = None
+    hard: Annotated[Seconds | None, Optional] = None
+    destination: Destination = None
+
+    def checked(self) -> TimeLimitRequest:
+        if self.soft is not None and self.hard is not None and self.soft > self.hard:
+            raise InvalidInput(f"soft ({self.soft}) must not be above hard ({self.hard})")
+        return self
 
 
 class UserChanges(Request):

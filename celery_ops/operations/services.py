@@ -12,6 +12,7 @@ from celery_ops.core.errors import Denied
 from celery_ops.operations.actors import Actor
 from celery_ops.operations.audit import Audited, AuditTrail
 from celery_ops.operations.broker import CeleryBroker
+from celery_ops.operations.control import WorkerControl
 from celery_ops.operations.jobs import JobRunner
 from celery_ops.recording.streams import StreamBacklog
 from celery_ops.scheduling.sending import ScheduleSender
@@ -25,6 +26,8 @@ class Services:
 
     store: Store
     broker: CeleryBroker
+    #: The workers' remote control.
+    control: WorkerControl
     audit: AuditTrail
     jobs: JobRunner
     clock: Clock

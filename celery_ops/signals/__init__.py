@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import signals
 
+from celery_ops.signals.control import keeper_of, paused_queues_step
 from celery_ops.signals.guard import never_raises
 from celery_ops.signals.publishing import record_sent_messages
 from celery_ops.signals.tasks import TaskSignalHandlers
@@ -51,6 +52,7 @@ def connect(ops: RecordingHost) -> None:
             never_raises(handler), weak=False, dispatch_uid=f"celery_ops:{id(ops.app)}:{name}"
         )
     record_sent_messages(ops)
+    ops.app.steps["consumer"].add(paused_queues_step(ops))
 
 
-__all__ = ["connect"]
+__all__ = ["connect", "keeper_of"]

@@ -14,6 +14,7 @@ from celery.worker import state as worker_state
 
 from celery_ops.recording.events import DefinitionReport, WorkerReport
 from celery_ops.recording.payload import text_or_none
+from celery_ops.signals.control import keeper_of
 from celery_ops.version import __version__
 
 if TYPE_CHECKING:
@@ -68,6 +69,10 @@ class WorkerSignalHandlers:
 
     def _heartbeat(self) -> None:
         self._report_status(online=True)
+        keeper = keeper_of(self.app)
+        if keeper is not None and self.ops.config.write_mode == "direct":
+            # In relay mode a worker reads the store only at start (it holds no connection).
+            keeper.refresh()
 
     def worker_shutdown(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app:

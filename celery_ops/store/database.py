@@ -23,12 +23,13 @@ from celery_ops.core.records import (
 )
 from celery_ops.store import maintenance, queries, schema, writes
 from celery_ops.store.accounts import AccountStore
-from celery_ops.store.audit import AuditStore
+from celery_ops.store.audit import AuditStore, insert_entry
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.engine import create_store_engine
 from celery_ops.store.errors import SchemaError, translated
 from celery_ops.store.jobs import JobStore
 from celery_ops.store.maintenance import ReapResult
+from celery_ops.store.queues import QueueStore
 from celery_ops.store.relay import RelayStore
 from celery_ops.store.schedules import ScheduleStore
 from celery_ops.store.throttle import ThrottleStore
@@ -86,6 +87,11 @@ class Store:
     def relay(self) -> RelayStore:
         """Relayed batches written once, and cluster-wide leases."""
         return RelayStore(self.engine)
+
+    @property
+    def queues(self) -> QueueStore:
+        """Paused queues, and what the executions say of each queue."""
+        return QueueStore(self.engine)
 
     @property
     def jobs(self) -> JobStore:
@@ -179,6 +185,14 @@ class Store:
     def workers(self) -> list[WorkerRecord]:
         with translated(), self.engine.connect() as connection:
             return queries.list_workers(connection)
+
+    def forget_worker(self, hostname: str, entry: AuditEntry) -> bool:
+        """Delete an offline worker's row, with its audit row; whether there was one (an
+        online worker's row stays: its next heartbeat would write it again)."""
+        with translated(), self.engine.begin() as connection:
+            forgotten = writes.delete_offline_worker(connection, hostname)
+            insert_entry(connection, entry)
+            return forgotten
 
     # Maintenance
 

@@ -297,6 +297,18 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class QueuePause(Base):
+    """A queue no worker consumes until it is resumed: read by every worker before its
+    consumer starts, so a worker started or restarted later keeps it paused too."""
+
+    __tablename__ = "celery_ops_queue_pauses"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    paused_by: Mapped[str] = mapped_column(NAME)
+    paused_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AuditEntry(Base):
     """Who did what, when, to which targets, and how it ended: one row per operation."""
 
@@ -372,3 +384,4 @@ login_throttle = cast(Table, LoginThrottle.__table__)
 search_text = cast(Table, SearchText.__table__)
 relayed_batches = cast(Table, RelayedBatch.__table__)
 leases = cast(Table, Lease.__table__)
+queue_pauses = cast(Table, QueuePause.__table__)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    delete,
     func,
     literal_column,
     or_,
@@ -174,6 +175,14 @@ def upsert_worker(
         return clause
 
     _upsert(connection, workers, [row], "hostname", set_clause)
+
+
+def delete_offline_worker(connection: Connection, hostname: str) -> bool:
+    """Delete the row of ``hostname`` if it is offline; whether it was."""
+    gone = connection.execute(
+        delete(workers).where(workers.c.hostname == hostname, workers.c.status != "online")
+    )
+    return bool(gone.rowcount)
 
 
 def add_dropped_events(connection: Connection, hostname: str, count: int) -> None:

@@ -30,6 +30,10 @@ import celery_ops
 app = Celery("extapp", broker=os.environ["BROKER_URL"])
 app.conf.task_default_queue = os.environ["QUEUE"]
 app.conf.broker_connection_retry_on_startup = True
+if os.environ.get("MAX_PRIORITY"):
+    # RabbitMQ: queues declared as priority queues; Redis: one list per priority.
+    app.conf.task_queue_max_priority = int(os.environ["MAX_PRIORITY"])
+    app.conf.broker_transport_options = {"queue_order_strategy": "priority"}
 celery_ops.init_app(
     app,
     database_url=os.environ["OPS_URL"],

@@ -13,9 +13,11 @@ from celery_ops.dashboard.pages.executions import ExecutionsView
 from celery_ops.dashboard.pages.failures import FailuresView
 from celery_ops.dashboard.pages.home import HomeView
 from celery_ops.dashboard.pages.jobs import JobsView
+from celery_ops.dashboard.pages.queues import QueuesView
 from celery_ops.dashboard.pages.schedules import SchedulesView
 from celery_ops.dashboard.pages.tasks import TasksView
 from celery_ops.dashboard.pages.users import UsersView
+from celery_ops.dashboard.pages.workers import WorkersView
 
 
 def add_views(admin: Admin) -> None:
@@ -24,6 +26,8 @@ def add_views(admin: Admin) -> None:
     admin.add_view(FailuresView(name="Failures", endpoint="failures", url="failures"))
     admin.add_view(SchedulesView(name="Schedules", endpoint="schedules", url="schedules"))
     admin.add_view(TasksView(name="Tasks", endpoint="tasks", url="tasks"))
+    admin.add_view(WorkersView(name="Workers", endpoint="workers", url="workers"))
+    admin.add_view(QueuesView(name="Queues", endpoint="queues", url="queues"))
     admin.add_view(AuditView(name="Audit log", endpoint="audit", url="audit"))
     admin.add_view(UsersView(name="Users", endpoint="users", url="users"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs", url="jobs"))

@@ -35,13 +35,11 @@ class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
             for label, since in windows.items()
         }
         failures = executions.page(ExecutionFilter(statuses=(states.FAILURE,)), 10).items
-        backlogs = operations.queues.backlogs()
         return self.render(
             "celery_ops/home.html",
             counts=counts,
-            backlogs=backlogs.queues,
-            broker_error=backlogs.broker_error,
-            workers=operations.workers.list(),
+            queues=operations.queues.all(counts=False),
+            workers=operations.workers.all(live=False),
             failures=failures,
             cap=COUNT_CAP,
             account=actor(),
