@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from celery_ops.cli.cluster import queues, workers
 from celery_ops.cli.dashboard import dashboard, users
 from celery_ops.cli.db import db
 from celery_ops.cli.executions import purge, retention, show
@@ -25,5 +26,7 @@ ops.add_command(dashboard)
 ops.add_command(users)
 ops.add_command(ingest)
 ops.add_command(relay_status)
+ops.add_command(workers)
+ops.add_command(queues)
 
 __all__ = ["ops"]

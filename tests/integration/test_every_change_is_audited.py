@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from integration.conftest import ExternalApp
 
 from celery_ops.core.records import AuditEntry
 from celery_ops.operations import Actor
+from celery_ops.store import RecordBatch, WorkerState
 
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow
@@ -37,6 +39,22 @@ class Expected:
 def dashboard(external_app: Callable[..., ExternalApp], new_database) -> Dashboard:
     require("redis")
     return Dashboard(external_app(REDIS_BROKER, new_database("sqlite")))
+
+
+@pytest.fixture
+def workers(dashboard: Dashboard) -> tuple[str, str, str]:
+    """A plain worker, one started with --autoscale, and an offline one the store knows. They
+    consume a queue of their own: the tasks the tests send stay PENDING."""
+    external = dashboard.external
+    own = f"own-{uuid.uuid4().hex[:6]}"
+    plain = external.start_worker("plain", concurrency=1, queues=own)
+    scaling = external.start_worker(
+        "scaling", concurrency=1, queues=own, extra=("--autoscale=2,1",)
+    )
+    gone = f"gone@{uuid.uuid4().hex[:6]}"
+    now = datetime.now(timezone.utc)
+    external.ops.store.write(RecordBatch(workers=[WorkerState(gone, now, False, {})]))
+    return plain.hostname, scaling.hostname, gone
 
 
 def sent(dashboard: Dashboard) -> str:
@@ -61,7 +79,11 @@ def the_one_new_row(dashboard: Dashboard, before: int, expected: Expected) -> Au
 
 
 class TestTheApi:
-    def test_every_state_changing_route(self, dashboard: Dashboard) -> None:
+    def test_every_state_changing_route(
+        self, dashboard: Dashboard, workers: tuple[str, str, str]
+    ) -> None:
+        plain, scaling, gone = workers
+        queue = dashboard.external.env["QUEUE"]
         ops = dashboard.external.ops
         ops.operations(Actor.system("setup")).schedules.add("walk", "extapp.add", every=600)
 
@@ -84,6 +106,27 @@ class TestTheApi:
                 ("POST", "/api/schedules", {"name": "made", "task": "extapp.add", "every": 60},
                  "schedule-create", {"name": "made"}),
                 ("DELETE", "/api/schedules/made", None, "schedule-delete", {"name": "made"}),
+                ("POST", f"/api/workers/{plain}/pool", {"grow": 1}, "worker-pool",
+                 {"worker": plain, "grow": 1}),
+                ("POST", f"/api/workers/{plain}/pool", {"shrink": 1}, "worker-pool",
+                 {"worker": plain, "shrink": 1}),
+                ("POST", f"/api/workers/{scaling}/autoscale", {"max": 3, "min": 1},
+                 "worker-autoscale", {"worker": scaling, "max": 3, "min": 1}),
+                ("POST", f"/api/workers/{plain}/consume", {"queue": "extra"},
+                 "worker-consume", {"worker": plain, "queue": "extra"}),
+                ("POST", f"/api/workers/{plain}/cancel-consume", {"queue": "extra"},
+                 "worker-cancel-consume", {"worker": plain, "queue": "extra"}),
+                ("POST", "/api/tasks/types/extapp.add/rate-limit", {"rate": "10/m"},
+                 "task-rate-limit", {"task": "extapp.add", "rate": "10/m"}),
+                ("POST", "/api/tasks/types/extapp.add/time-limit", {"soft": 10, "hard": 20},
+                 "task-time-limit", {"task": "extapp.add", "soft": 10, "hard": 20}),
+                ("POST", f"/api/queues/{queue}/pause", None, "queue-pause", {"queue": queue}),
+                ("POST", f"/api/queues/{queue}/resume", None, "queue-resume",
+                 {"queue": queue}),
+                ("POST", f"/api/queues/{queue}/purge", None, "queue-purge", {"queue": queue}),
+                ("DELETE", f"/api/workers/{gone}", None, "worker-forget", {"worker": gone}),
+                ("POST", f"/api/workers/{scaling}/shutdown", None, "worker-shutdown",
+                 {"worker": scaling}),
             ]  # fmt: skip
 
         for role, outcome, success in (("viewer", "denied", False), ("operator", "ok", True)):
@@ -113,7 +156,11 @@ class TestTheApi:
 
 
 class TestTheHtmlForms:
-    def test_every_state_changing_form(self, dashboard: Dashboard) -> None:
+    def test_every_state_changing_form(
+        self, dashboard: Dashboard, workers: tuple[str, str, str]
+    ) -> None:
+        plain, scaling, gone = workers
+        queue = dashboard.external.env["QUEUE"]
         ops = dashboard.external.ops
         setup = ops.operations(Actor.system("setup"))
         schedule = {
@@ -150,6 +197,24 @@ class TestTheHtmlForms:
                 (f"/schedules/{name}/run", {}, "/schedules/", "schedule-run", {"name": name}),
                 (f"/schedules/{name}/delete", {}, "/schedules/", "schedule-delete",
                  {"name": name}),
+                ("/workers/action", {"action": "grow", "worker": plain, "n": "1"},
+                 "/workers/", "worker-pool", {"worker": plain, "grow": "1"}),
+                ("/workers/action", {"action": "shrink", "worker": plain, "n": "1"},
+                 "/workers/", "worker-pool", {"worker": plain, "shrink": "1"}),
+                ("/workers/action", {"action": "autoscale", "worker": scaling, "max": "3",
+                 "min": "1"}, "/workers/", "worker-autoscale", {"worker": scaling}),
+                ("/workers/action", {"action": "consume", "worker": plain, "queue": "extra"},
+                 "/workers/", "worker-consume", {"queue": "extra"}),
+                ("/workers/action", {"action": "cancel-consume", "worker": plain,
+                 "queue": "extra"}, "/workers/", "worker-cancel-consume", {"queue": "extra"}),
+                ("/queues/action", {"action": "pause", "queue": queue}, "/queues/",
+                 "queue-pause", {"queue": queue}),
+                ("/queues/action", {"action": "resume", "queue": queue}, "/queues/",
+                 "queue-resume", {"queue": queue}),
+                ("/queues/action", {"action": "purge", "queue": queue, "confirm": "yes"},
+                 "/queues/", "queue-purge", {"queue": queue}),
+                ("/workers/action", {"action": "forget", "worker": gone}, "/workers/",
+                 "worker-forget", {"worker": gone}),
             ]  # fmt: skip
 
         for role, outcome in (("viewer", "denied"), ("operator", "ok")):
@@ -199,8 +264,12 @@ class TestTheHtmlForms:
 
 
 class TestTheCommandLine:
-    def test_every_state_changing_command(self, dashboard: Dashboard) -> None:
+    def test_every_state_changing_command(
+        self, dashboard: Dashboard, workers: tuple[str, str, str]
+    ) -> None:
+        plain, scaling, gone = workers
         external = dashboard.external
+        queue = external.env["QUEUE"]
         redbeat = f"redbeat-{uuid.uuid4().hex[:6]}:"
         commands: list[tuple[list[str], list[str], str]] = [
             # (succeeds, is refused by its input, action)
@@ -226,6 +295,22 @@ class TestTheCommandLine:
              ["users", "add", "dave", "--role", "viewer", "--password-stdin"], "user-add"),
             (["users", "set-password", "carol", "--password-stdin"],
              ["users", "set-password", "nobody", "--password-stdin"], "user-password"),
+            (["workers", "grow", plain, "1"], ["workers", "grow", plain, "many"], "worker-pool"),
+            (["workers", "shrink", plain, "1"], ["workers", "shrink", plain, "0"],
+             "worker-pool"),
+            (["workers", "autoscale", scaling, "3", "1"],
+             ["workers", "autoscale", scaling, "1", "3"], "worker-autoscale"),
+            (["workers", "consume", plain, "extra"], ["workers", "consume", plain, ""],
+             "worker-consume"),
+            (["workers", "cancel-consume", plain, "extra"],
+             ["workers", "cancel-consume", plain, ""], "worker-cancel-consume"),
+            (["workers", "forget", gone], ["workers", "forget", plain], "worker-forget"),
+            (["queues", "pause", queue], ["queues", "pause", ""], "queue-pause"),
+            (["queues", "resume", queue], ["queues", "resume", ""], "queue-resume"),
+            (["queues", "purge", queue, "--yes"], ["queues", "purge", "", "--yes"],
+             "queue-purge"),
+            (["workers", "shutdown", scaling], ["workers", "shutdown", "nobody@nowhere"],
+             "worker-shutdown"),
         ]  # fmt: skip
         for succeeds, refused, action in commands:
             for arguments, outcome in ((succeeds, "ok"), (refused, "failed")):

@@ -3,6 +3,7 @@ steering them from the dashboard's API (every action through the door, audited).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -129,3 +130,164 @@ class TestSteeringWorkers:
         listed = dashboard.api("GET", "/api/workers", role="viewer").json["items"]
         assert [w["hostname"] for w in listed] == [staying.hostname]
         assert dashboard.api("GET", f"/api/workers/{leaving.hostname}").status_code == 404
+
+
+def queue_stats(dashboard: Dashboard, queue: str) -> dict:
+    response = dashboard.api("GET", f"/api/queues/{queue}/stats", role="viewer")
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def statuses(cluster: ExternalApp, task_ids: list[str]) -> set[str | None]:
+    store = cluster.ops.store
+    return {(found.status if (found := store.execution(i)) else None) for i in task_ids}
+
+
+def broker_count(cluster: ExternalApp, queue: str) -> int:
+    """The broker's own count: LLEN summed over the priority lists on Redis, the queue's
+    message count on RabbitMQ (py-amqp, outside kombu's virtual transports)."""
+    url = cluster.env["BROKER_URL"]
+    if url.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(url)
+        keys = [k for k in client.keys(f"{queue}*") if client.type(k) == b"list"]
+        return sum(client.llen(k) for k in keys)
+    import amqp
+
+    with amqp.Connection("127.0.0.1:5672", userid="guest", password="guest") as connection:
+        channel = connection.channel()
+        _, count, _ = channel.queue_declare(queue, passive=True)
+        return int(count)
+
+
+class TestPausingAQueue:
+    def test_a_pause_holds_for_running_new_and_restarted_workers_and_a_resume_drains_it(
+        self, cluster: ExternalApp
+    ) -> None:
+        queue = cluster.env["QUEUE"]
+        first, second = cluster.start_worker("p1"), cluster.start_worker("p2")
+        dashboard = Dashboard(cluster)
+        paused = dashboard.api("POST", f"/api/queues/{queue}/pause")
+        assert paused.status_code == 200, paused.json
+        assert set(paused.json["replies"]) == {first.hostname, second.hostname}
+        assert paused.json["paused_by"] == "operator"
+        wait_for(lambda: queue_stats(dashboard, queue)["consumers"] == 0, 10, "no consumer left")
+
+        sent = [cluster.module.add.delay(i, i) for i in range(6)]
+        ids = [result.id for result in sent]
+        cluster.ops.recorder.flush(timeout=5)
+        wait_for(lambda: queue_stats(dashboard, queue)["depth"] == 6, 10, "6 waiting")
+        third = cluster.start_worker("p3")
+        time.sleep(2)
+        assert queue_stats(dashboard, queue)["depth"] == 6
+        assert statuses(cluster, ids) == {"PENDING"}
+        assert third.hostname in worker_answer(dashboard, third.hostname)["hostname"]
+        assert worker_answer(dashboard, third.hostname)["paused_queues"] == [queue]
+
+        for worker in (first, second, third):
+            worker.stop()
+        cluster.start_worker("p4")
+        time.sleep(2)
+        shown = queue_stats(dashboard, queue)
+        assert (shown["depth"], shown["paused"], shown["paused_by"]) == (6, True, "operator")
+        assert statuses(cluster, ids) == {"PENDING"}
+
+        resumed = dashboard.api("POST", f"/api/queues/{queue}/resume")
+        assert resumed.status_code == 200 and not resumed.json["paused"]
+        wait_for(lambda: statuses(cluster, ids) == {"SUCCESS"}, 30, "every task to run")
+        assert queue_stats(dashboard, queue)["depth"] == 0
+        audited = [(e.action, e.actor, e.outcome) for e in dashboard.audit()[:2]]
+        assert audited == [("queue-resume", "operator", "ok"), ("queue-pause", "operator", "ok")]
+
+
+class TestQueueFigures:
+    def test_depth_is_the_brokers_own_count_with_priorities_and_latency_the_oldest_wait(
+        self, cluster: ExternalApp
+    ) -> None:
+        queue = cluster.env["QUEUE"]
+        dashboard = Dashboard(cluster)
+        first_sent_at = time.time()
+        for i, priority in enumerate([0, 3, 5, 9, 9, 1, 0, 7]):
+            cluster.module.add.apply_async((i, i), priority=priority)
+        cluster.ops.recorder.flush(timeout=5)
+        time.sleep(2)
+        shown = queue_stats(dashboard, queue)
+        assert shown["depth"] == broker_count(cluster, queue) == 8
+        assert shown["backlog"] == shown["depth"] and shown["queue"] == queue
+        assert shown["counts"]["PENDING"] == 8
+        assert abs(shown["latency_seconds"] - (time.time() - first_sent_at)) < 1.0
+        listed = dashboard.api("GET", "/api/queues", role="viewer").json["items"]
+        assert {q["name"]: q["depth"] for q in listed}[queue] == 8
+
+    def test_a_purge_answers_what_it_removed_and_revokes_each_execution(
+        self, cluster: ExternalApp
+    ) -> None:
+        queue = cluster.env["QUEUE"]
+        dashboard = Dashboard(cluster)
+        ids = [cluster.module.add.apply_async((i, i), priority=i % 10).id for i in range(25)]
+        cluster.ops.recorder.flush(timeout=5)
+        assert dashboard.api("POST", f"/api/queues/{queue}/purge", role="viewer").status_code == 403
+        purged = dashboard.api("POST", f"/api/queues/{queue}/purge")
+        assert purged.status_code == 200, purged.json
+        assert purged.json["purged"] == 25
+        assert broker_count(cluster, queue) == 0
+        store = cluster.ops.store
+        for task_id in ids:
+            execution = store.execution(task_id)
+            assert execution is not None and execution.status == "REVOKED"
+            assert execution.error_message == f"queue {queue} purged by operator"
+        audited = dashboard.audit()[0]
+        assert (audited.action, audited.outcome, audited.targets["purged"]) == (
+            "queue-purge",
+            "ok",
+            25,
+        )
+        assert dashboard.audit()[1].outcome == "denied"
+
+
+class TestTheCommandLine:
+    def test_the_cli_steers_workers_and_queues_like_the_api_and_is_audited(
+        self, cluster: ExternalApp
+    ) -> None:
+        queue = cluster.env["QUEUE"]
+        worker = cluster.start_worker("cli", concurrency=1)
+        dashboard = Dashboard(cluster)
+
+        listed = cluster.ops_cli("workers", "list")
+        assert listed.returncode == 0 and worker.hostname in listed.stdout, listed.stderr
+        grown = cluster.ops_cli("workers", "grow", worker.hostname, "1")
+        assert grown.returncode == 0 and "pool will grow" in grown.stdout, grown.stderr
+        processes = lambda: len(worker_answer(dashboard, worker.hostname)["processes"])  # noqa: E731
+        wait_for(lambda: processes() == 2, 20, "a second process")
+
+        paused = cluster.ops_cli("queues", "pause", queue)
+        assert paused.returncode == 0 and f"{worker.hostname}: stopped consuming" in paused.stdout
+        for i in range(3):
+            cluster.module.add.delay(i, i)
+        cluster.ops.recorder.flush(timeout=5)
+        wait_for(lambda: queue_stats(dashboard, queue)["depth"] == 3, 10, "3 waiting")
+        shown = cluster.ops_cli("queues", "list")
+        assert "paused by cli:" in shown.stdout and "waiting 3" in shown.stdout, shown.stdout
+        refused = cluster.ops_cli("queues", "purge", queue, stdin="n\n")
+        assert refused.returncode != 0 and "Purge 3 message(s)" in refused.stdout
+        purged = cluster.ops_cli("queues", "purge", queue, "--yes")
+        assert purged.returncode == 0 and "purged 3 message(s)" in purged.stdout, purged.stderr
+        resumed = cluster.ops_cli("queues", "resume", queue)
+        assert resumed.returncode == 0, resumed.stderr
+        unknown = cluster.ops_cli("workers", "shrink", "nobody@nowhere", "1")
+        assert unknown.returncode == 1 and "no answer from nobody@nowhere" in unknown.stderr
+        down = cluster.ops_cli("workers", "shutdown", worker.hostname)
+        assert down.returncode == 0 and "shutting down" in down.stdout
+        worker.process.wait(30)
+
+        actions = [(e.action, e.outcome) for e in dashboard.audit()[:6]]
+        assert actions == [
+            ("worker-shutdown", "ok"),
+            ("worker-pool", "failed"),
+            ("queue-resume", "ok"),
+            ("queue-purge", "ok"),
+            ("queue-pause", "ok"),
+            ("worker-pool", "ok"),
+        ]
+        assert all(e.actor.startswith("cli:") for e in dashboard.audit()[:6])
