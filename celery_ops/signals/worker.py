@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import celery
+from celery.concurrency import ALIASES
 from celery.worker import state as worker_state
 
 from celery_ops.recording.events import DefinitionReport, WorkerReport
@@ -94,13 +95,11 @@ class WorkerSignalHandlers:
         self.ops.recorder.close()
 
     def _description(self, worker: Any, now: float) -> dict[str, Any]:
-        pool = getattr(worker, "pool_cls", None)
-        pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", None)
         queues = sorted(self.app.amqp.queues.consume_from or self.app.amqp.queues)
         return {
             "started_at": now,
             "pid": os.getpid(),
-            "pool": (pool_name or "").rsplit(".", 1)[-1] or None,
+            "pool": _pool_name(getattr(worker, "pool_cls", None)),
             "concurrency": getattr(worker, "concurrency", None),
             "queues": json.dumps(queues),
             "versions": json.dumps(
@@ -112,6 +111,19 @@ class WorkerSignalHandlers:
             ),
             "tasks_processed": 0,
         }
+
+
+def _pool_name(pool: Any) -> str | None:
+    """The name ``celery worker -P`` takes for the worker's pool (its module for others)."""
+    if pool is None:
+        return None
+    if isinstance(pool, str):
+        return pool
+    module = getattr(pool, "__module__", "") or ""
+    for alias, path in ALIASES.items():
+        if path and path.split(":")[0] == module and alias != "processes":
+            return str(alias)
+    return module.rsplit(".", 1)[-1] or None
 
 
 def _tasks_processed() -> int:

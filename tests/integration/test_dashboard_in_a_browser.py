@@ -183,3 +183,67 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
     expect(page.locator("#audit")).to_contain_text("olivia")
     page.screenshot(path=str(shots / "audit.png"), full_page=True)
     assert refused == [], refused
+
+
+def test_an_operator_sees_the_workers_and_pauses_resumes_and_purges_a_queue(
+    served: tuple[str, ExternalApp], browser_page: object, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    base, app = served
+    page: Page = browser_page  # type: ignore[assignment]
+    shots = Path(os.environ.get("CELERY_OPS_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    queue = app.env["QUEUE"]
+    (worker,) = app.workers
+    running = app.module.sleepy.delay(20)
+    wait_for(lambda: status_of(app, running.id) == "STARTED", 30, "a task to run")
+
+    page.goto(f"{base}/login")
+    page.fill("#username", "olivia")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+    # The workers list, then one worker: its pool, its queue, the task it runs.
+    page.goto(f"{base}/workers/")
+    row = page.locator(f"tr[data-worker='{worker.hostname}']")
+    expect(row).to_contain_text("online")
+    expect(row).to_contain_text(queue)
+    page.screenshot(path=str(shots / "workers.png"), full_page=True)
+    page.click(f"text={worker.hostname}")
+    expect(page.locator("#worker-status")).to_have_text("online")
+    expect(page.locator("#worker-figures")).to_contain_text("threads")
+    expect(page.locator("#running-tasks")).to_contain_text(running.id)
+    expect(page.locator("#running-tasks")).to_contain_text("extapp.sleepy")
+    page.screenshot(path=str(shots / "worker.png"), full_page=True)
+
+    # Pause the queue: tasks sent now wait in the broker, and the page says who paused it.
+    page.goto(f"{base}/queues/")
+    page.click(f"[id='pause-{queue}']")
+    expect(page.locator(".alert-success")).to_contain_text(f"Queue {queue} paused")
+    expect(page.locator(f"tr[data-queue='{queue}']")).to_contain_text("paused")
+    expect(page.locator(f"tr[data-queue='{queue}']")).to_contain_text("by olivia")
+    held = [app.module.add.delay(i, i).id for i in range(3)]
+    app.ops.recorder.flush(timeout=5)
+    page.goto(f"{base}/queues/view/{queue}")
+    expect(page.locator("#paused-by")).to_contain_text("olivia")
+    expect(page.locator("#queue-figures")).to_contain_text("3")
+    page.screenshot(path=str(shots / "queue-paused.png"), full_page=True)
+    assert {status_of(app, task_id) for task_id in held} == {"PENDING"}
+
+    # Resume: the worker drains it.
+    page.click(f"[id='resume-{queue}']")
+    expect(page.locator(".alert-success")).to_contain_text(f"Queue {queue} resumed")
+    wait_for(lambda: {status_of(app, i) for i in held} == {"SUCCESS"}, 30, "the queue drained")
+
+    # Purge asks first, with the depth; confirming takes the messages off.
+    page.click(f"[id='pause-{queue}']")
+    doomed = [app.module.add.delay(i, i).id for i in range(4)]
+    app.ops.recorder.flush(timeout=5)
+    page.goto(f"{base}/queues/view/{queue}")
+    page.click(f"[id='purge-{queue}']")
+    expect(page.locator("#purge-depth")).to_contain_text("4")
+    page.screenshot(path=str(shots / "queue-purge.png"), full_page=True)
+    page.click("#confirm-queue-purge")
+    expect(page.locator(".alert-success")).to_contain_text("4 purged")
+    wait_for(lambda: {status_of(app, i) for i in doomed} == {"REVOKED"}, 10, "revoked records")

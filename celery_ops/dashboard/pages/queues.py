@@ -21,12 +21,13 @@ class QueuesView(Page):
     def index(self) -> Any:
         return self.render("celery_ops/queues.html", queues=door().queues.all())
 
-    @expose("/view/<path:name>")  # type: ignore[untyped-decorator]
-    def details(self, name: str) -> Any:
+    # Not `name`: Flask-Admin's views take that argument themselves.
+    @expose("/view/<path:queue_name>")  # type: ignore[untyped-decorator]
+    def details(self, queue_name: str) -> Any:
         try:
-            queue = door().queues.get(name)
+            queue = door().queues.get(queue_name)
         except NotFound:
-            flash(f"No queue named {name}.", "warning")
+            flash(f"No queue named {queue_name}.", "warning")
             return redirect(url_for(".index"))
         return self.render("celery_ops/queue.html", queue=queue)
 
