@@ -202,7 +202,13 @@ class CeleryOps:
 
     def paused_queues(self) -> set[str]:
         """The names of the paused queues, as every worker reads them before consuming."""
-        return {pause.name for pause in self.store.queues.pauses()}
+        try:
+            return {pause.name for pause in self.store.queues.pauses()}
+        finally:
+            if self.relaying:
+                # A relay-mode worker keeps no store connection (the lease holder's
+                # ingester opens its own again): close the one this read used.
+                self.store.dispose()
 
     def start_reaper(self) -> None:
         """Run the lost-work reaper in this process, on the recorder's thread."""

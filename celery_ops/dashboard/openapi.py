@@ -9,54 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from celery_ops.core import lifecycle as states
+from celery_ops.dashboard.openapi_cluster import cluster_paths, cluster_schemas
+from celery_ops.dashboard.openapi_parts import errors, json_content, linked, ref, request_body
 from celery_ops.operations.requests import DispatchRequest, Request, ScheduleChanges, Selection
 from celery_ops.version import __version__
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    meaning = {
-        400: "Malformed request (the body is not JSON, not an object, or nests too deeply)",
-        401: "Not signed in: use HTTP Basic with a dashboard user",
-        403: "Signed in without the role this needs; with a session, no CSRF token; or a "
-        "state change a browser marked as sent from another site (error: cross_site)",
-        404: "No such execution, schedule, queue or job",
-        409: "The execution's state does not allow this",
-        415: "The body is not sent as application/json",
-        422: "A value the action cannot use, or an unknown task name",
-        429: "Too many wrong passwords for this user or from this address: wait Retry-After "
-        "seconds",
-        503: "The store or the broker cannot be reached right now",
-    }
-    shown = (401, 422, 429, *codes)  # any input may be refused (a NUL in a path, say)
-    if 400 in codes:  # a request with a body
-        shown = (*shown, 415)
-    return {str(code): _json(_ref("Error"), meaning[code]) for code in sorted(set(shown))}
-
-
-def _linked(response: dict[str, Any], field: str, *operations: str) -> dict[str, Any]:
-    """``response`` with OpenAPI links: what a client (or a stateful test) calls next with
-    the ``field`` of its body, the path parameter of the same name."""
-    parameters = {field: f"$response.body#/{field}"}
-    links = {op: {"operationId": op, "parameters": parameters} for op in operations}
-    return {**response, "links": links}
-
-
 def _sent(description: str) -> dict[str, Any]:
     """A task sent: its id, and what to do with it next."""
-    response = _json(_ref("TaskId"), description)
-    return _linked(response, "task_id", "getTask", "retryTask", "cancelTask")
-
-
-def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
+    response = json_content(ref("TaskId"), description)
+    return linked(response, "task_id", "getTask", "retryTask", "cancelTask")
 
 
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -79,13 +41,13 @@ def _bulk_responses() -> dict[str, Any]:
         "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}},
     }
     return {
-        "200": _linked(_json(done, "Done"), "job_id", "getJob"),
-        "202": _linked(
-            _json(running, "Running in the background: GET /api/jobs/{job_id}"),
+        "200": linked(json_content(done, "Done"), "job_id", "getJob"),
+        "202": linked(
+            json_content(running, "Running in the background: GET /api/jobs/{job_id}"),
             "job_id",
             "getJob",
         ),
-        **_errors(400, 403, 422, 503),
+        **errors(400, 403, 422, 503),
     }
 
 
@@ -102,7 +64,7 @@ def _request_schemas() -> dict[str, Any]:
         schemas[model.__name__] = schema
     selection = schemas["Selection"]
     schemas["NewSchedule"] = {
-        "allOf": [_ref("ScheduleChanges")],
+        "allOf": [ref("ScheduleChanges")],
         "required": ["name", "task"],
         "description": "A schedule: name, task and one of cron, every or at",
     }
@@ -129,6 +91,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
             "schemas": {
                 **_request_schemas(),
+                **cluster_schemas(),
                 "Error": {
                     "type": "object",
                     "required": ["error", "detail"],
@@ -184,7 +147,7 @@ def document() -> dict[str, Any]:
             },
         },
         "security": [{"basic": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **cluster_paths()},
     }
 
 
@@ -221,21 +184,21 @@ def _paths() -> dict[str, Any]:
     execution_page = {
         "type": "object",
         "properties": {
-            "items": {"type": "array", "items": _ref("Execution")},
+            "items": {"type": "array", "items": ref("Execution")},
             "next_cursor": {"type": ["integer", "null"]},
         },
     }
     audit_page = {
         "type": "object",
         "properties": {
-            "items": {"type": "array", "items": _ref("AuditEntry")},
+            "items": {"type": "array", "items": ref("AuditEntry")},
             "next_cursor": {"type": ["integer", "null"]},
         },
     }
     schedule_page = {
         "type": "object",
         "properties": {
-            "items": {"type": "array", "items": _ref("Schedule")},
+            "items": {"type": "array", "items": ref("Schedule")},
             "next_cursor": {"type": ["string", "null"]},
         },
     }
@@ -245,15 +208,18 @@ def _paths() -> dict[str, Any]:
                 "operationId": "listTasks",
                 "summary": "Executions, newest first (keyset paging with cursor)",
                 "parameters": [*filters, *page_params],
-                "responses": {"200": _json(execution_page, "A page"), **_errors(403, 422)},
+                "responses": {
+                    "200": json_content(execution_page, "A page"),
+                    **errors(403, 422),
+                },
             }
         },
         "/api/tasks/dispatch": {
             "post": {
                 "operationId": "dispatchTask",
                 "summary": "Send a task",
-                "requestBody": _body(_ref("DispatchRequest")),
-                "responses": {"201": _sent("Sent"), **_errors(400, 403, 422)},
+                "requestBody": request_body(ref("DispatchRequest")),
+                "responses": {"201": _sent("Sent"), **errors(400, 403, 422)},
             }
         },
         "/api/tasks/{task_id}": {
@@ -261,7 +227,10 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getTask",
                 "summary": "One execution and its timeline",
                 "parameters": [_TASK_ID],
-                "responses": {"200": _json(_ref("Execution"), "Found"), **_errors(403, 404)},
+                "responses": {
+                    "200": json_content(ref("Execution"), "Found"),
+                    **errors(403, 404),
+                },
             }
         },
         "/api/tasks/{task_id}/retry": {
@@ -271,7 +240,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_TASK_ID],
                 "responses": {
                     "201": _sent("The new execution's task id"),
-                    **_errors(403, 404, 409),
+                    **errors(403, 404, 409),
                 },
             }
         },
@@ -280,13 +249,13 @@ def _paths() -> dict[str, Any]:
                 "operationId": "cancelTask",
                 "summary": "Revoke a task not started; terminate a running one if asked",
                 "parameters": [_TASK_ID],
-                "requestBody": _body(
+                "requestBody": request_body(
                     {"type": "object", "properties": {"terminate": {"type": "boolean"}}},
                     required=False,
                 ),
                 "responses": {
-                    "200": _json({"type": "object"}, "Revoked"),
-                    **_errors(400, 403, 404, 409, 422),
+                    "200": json_content({"type": "object"}, "Revoked"),
+                    **errors(400, 403, 404, 409, 422),
                 },
             }
         },
@@ -294,7 +263,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "retryTasks",
                 "summary": "Retry a selection, or everything a filter matches",
-                "requestBody": _body(_ref("Selection")),
+                "requestBody": request_body(ref("Selection")),
                 "responses": _bulk_responses(),
             }
         },
@@ -302,7 +271,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "cancelTasks",
                 "summary": "Cancel (or terminate) a selection, or everything a filter matches",
-                "requestBody": _body(_ref("CancelSelection")),
+                "requestBody": request_body(ref("CancelSelection")),
                 "responses": _bulk_responses(),
             }
         },
@@ -311,7 +280,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "purgeTasks",
                 "summary": "Delete execution records (and their timelines): a selection, what "
                 "a filter matches, or those older_than a duration",
-                "requestBody": _body(_ref("Selection")),
+                "requestBody": request_body(ref("Selection")),
                 "responses": _bulk_responses(),
             }
         },
@@ -320,7 +289,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getJob",
                 "summary": "A background job: status, progress, result",
                 "parameters": [_JOB_ID],
-                "responses": {"200": _json(_ref("Job"), "The job"), **_errors(403, 404)},
+                "responses": {"200": json_content(ref("Job"), "The job"), **errors(403, 404)},
             }
         },
         "/api/audit": {
@@ -342,15 +311,7 @@ def _paths() -> dict[str, Any]:
                     ),
                     *page_params,
                 ],
-                "responses": {"200": _json(audit_page, "A page"), **_errors(403, 422)},
-            }
-        },
-        "/api/queues/{name}/stats": {
-            "get": {
-                "operationId": "getQueueStats",
-                "summary": "Broker backlog and executions by status of one queue",
-                "parameters": [_NAME],
-                "responses": {"200": _json({"type": "object"}, "Statistics"), **_errors(403, 404)},
+                "responses": {"200": json_content(audit_page, "A page"), **errors(403, 422)},
             }
         },
         "/api/schedules": {
@@ -361,22 +322,22 @@ def _paths() -> dict[str, Any]:
                     page_params[0],
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                 ],
-                "responses": {"200": _json(schedule_page, "A page"), **_errors(403, 422)},
+                "responses": {"200": json_content(schedule_page, "A page"), **errors(403, 422)},
             },
             "post": {
                 "operationId": "createSchedule",
                 "summary": "Create a schedule (one of cron, every, at)",
-                "requestBody": _body(_ref("NewSchedule")),
+                "requestBody": request_body(ref("NewSchedule")),
                 "responses": {
-                    "201": _linked(
-                        _json(_ref("Schedule"), "Created"),
+                    "201": linked(
+                        json_content(ref("Schedule"), "Created"),
                         "name",
                         "getSchedule",
                         "updateSchedule",
                         "runSchedule",
                         "deleteSchedule",
                     ),
-                    **_errors(400, 403, 422),
+                    **errors(400, 403, 422),
                 },
             },
         },
@@ -385,23 +346,26 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getSchedule",
                 "summary": "One schedule, its next 5 due times and recent runs",
                 "parameters": [_NAME],
-                "responses": {"200": _json(_ref("Schedule"), "Found"), **_errors(403, 404, 422)},
+                "responses": {
+                    "200": json_content(ref("Schedule"), "Found"),
+                    **errors(403, 404, 422),
+                },
             },
             "patch": {
                 "operationId": "updateSchedule",
                 "summary": "Change the fields given",
                 "parameters": [_NAME],
-                "requestBody": _body(_ref("ScheduleChanges")),
+                "requestBody": request_body(ref("ScheduleChanges")),
                 "responses": {
-                    "200": _json(_ref("Schedule"), "Changed"),
-                    **_errors(400, 403, 404, 422),
+                    "200": json_content(ref("Schedule"), "Changed"),
+                    **errors(400, 403, 404, 422),
                 },
             },
             "delete": {
                 "operationId": "deleteSchedule",
                 "summary": "Delete a schedule",
                 "parameters": [_NAME],
-                "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
+                "responses": {"204": {"description": "Deleted"}, **errors(403, 404)},
             },
         },
         "/api/schedules/{name}/run": {
@@ -411,7 +375,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_NAME],
                 "responses": {
                     "201": _sent("Sent"),
-                    **_errors(403, 404, 422),
+                    **errors(403, 404, 422),
                 },
             }
         },
@@ -419,7 +383,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "getOpenAPI",
                 "summary": "This document",
-                "responses": {"200": _json(_JSON_ANY, "OpenAPI 3")},
+                "responses": {"200": json_content(_JSON_ANY, "OpenAPI 3")},
             }
         },
     }

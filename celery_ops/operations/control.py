@@ -55,10 +55,13 @@ class WorkerControl:
         self.app = app
         self.timeout = timeout
 
-    def reports(self, destination: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    def reports(
+        self, destination: Sequence[str] | None = None, expected: int | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Each answering worker's report (``celery_ops.signals.control.ops_report``), in one
-        broadcast; workers that do not know that command are asked the standard way."""
-        replies = self._broadcast("ops_report", {}, destination)
+        broadcast that ends once ``expected`` workers answered (or at the timeout); workers
+        that do not know that command are asked the standard way."""
+        replies = self._broadcast("ops_report", {}, destination, expected)
         found: dict[str, dict[str, Any]] = {}
         old = []
         for hostname, reply in replies.items():
@@ -71,10 +74,15 @@ class WorkerControl:
         return found
 
     def command(
-        self, name: str, arguments: dict[str, Any], destination: Sequence[str] | None = None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        destination: Sequence[str] | None = None,
+        expected: int | None = None,
     ) -> Answers:
-        """Send ``name`` to ``destination`` (None: every worker) and keep every answer."""
-        replies = self._broadcast(name, arguments, destination)
+        """Send ``name`` to ``destination`` (None: every worker) and keep every answer, until
+        ``expected`` workers answered or the timeout."""
+        replies = self._broadcast(name, arguments, destination, expected)
         answers = {host: _answer(reply) for host, reply in replies.items()}
         silent = sorted(set(destination or ()) - set(answers))
         return Answers(name, answers, silent)
@@ -96,8 +104,14 @@ class WorkerControl:
         return found
 
     def _broadcast(
-        self, command: str, arguments: dict[str, Any], destination: Sequence[str] | None
+        self,
+        command: str,
+        arguments: dict[str, Any],
+        destination: Sequence[str] | None,
+        expected: int | None = None,
     ) -> dict[str, Any]:
+        if expected is None and destination:
+            expected = len(destination)
         try:
             replies = self.app.control.broadcast(
                 command,
@@ -105,7 +119,7 @@ class WorkerControl:
                 destination=list(destination) if destination else None,
                 reply=True,
                 timeout=self.timeout,
-                limit=len(destination) if destination else None,
+                limit=expected or None,
             )
         except Exception as exc:
             if is_connection_error(exc):

@@ -23,6 +23,7 @@ from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import Accepted, JobResult, Progress
 from celery_ops.operations.requests import QueueRequest, parse
 from celery_ops.operations.services import OperationGroup, Services
+from celery_ops.operations.workers import online_workers
 from celery_ops.recording.events import ExecutionEvent
 from celery_ops.recording.folding import fold_events
 
@@ -260,8 +261,11 @@ class QueueOperations(OperationGroup):
 
     def _live_consumers(self) -> dict[str, int]:
         consumers: dict[str, int] = {}
+        online = online_workers(self._services)
+        if not online:
+            return consumers
         try:
-            reports = self._services.control.reports()
+            reports = self._services.control.reports(None, len(online))
         except Unavailable:
             return consumers
         for report in reports.values():
@@ -271,8 +275,13 @@ class QueueOperations(OperationGroup):
         return consumers
 
     def _tell_workers(self, command: str, queue: str, pause: QueuePause | None) -> PauseChange:
+        online = online_workers(self._services)
         try:
-            answers = self._services.control.command(command, {"queue": queue})
+            answers = (
+                self._services.control.command(command, {"queue": queue}, None, len(online))
+                if online
+                else Answers(command)
+            )
         except Unavailable as exc:
             # Remembered all the same: each worker applies it at its next heartbeat.
             return PauseChange(queue, pause, None, str(exc))

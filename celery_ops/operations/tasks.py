@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from celery_ops.core.errors import UnknownTask
+from celery_ops.core.errors import NotFound, UnknownTask
 from celery_ops.core.records import TaskDefinition
 from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.control import Answers
@@ -19,7 +19,7 @@ from celery_ops.operations.requests import (
     parse,
 )
 from celery_ops.operations.services import OperationGroup, Services
-from celery_ops.operations.workers import reported
+from celery_ops.operations.workers import online_workers, reported
 
 
 class TaskOperations(OperationGroup):
@@ -46,8 +46,9 @@ class TaskOperations(OperationGroup):
             self._check_task(name)
             destination = _destination(wanted.destination)
             audited.targets["destination"] = destination
+            arguments = {"task_name": name, "rate_limit": wanted.rate}
             answers = self._services.control.command(
-                "rate_limit", {"task_name": name, "rate_limit": wanted.rate}, destination
+                "rate_limit", arguments, destination, self._expected(destination)
             )
             return reported(audited, answers)
 
@@ -60,8 +61,19 @@ class TaskOperations(OperationGroup):
             destination = _destination(wanted.destination)
             audited.targets["destination"] = destination
             arguments = {"task_name": name, "soft": wanted.soft, "hard": wanted.hard}
-            answers = self._services.control.command("time_limit", arguments, destination)
+            answers = self._services.control.command(
+                "time_limit", arguments, destination, self._expected(destination)
+            )
             return reported(audited, answers)
+
+    def _expected(self, destination: list[str] | None) -> int:
+        """How many answers to wait for: the destination's, or every online worker's."""
+        if destination is not None:
+            return len(destination)
+        online = online_workers(self._services)
+        if not online:
+            raise NotFound("no online worker to tell (none with a recent heartbeat)")
+        return len(online)
 
     def _check_task(self, name: str) -> None:
         parse(_TaskName, {"name": name})

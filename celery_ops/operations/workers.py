@@ -10,14 +10,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from celery_ops.core.clock import as_utc, from_timestamp
-from celery_ops.core.errors import Conflict, InvalidInput, NotFound
+from celery_ops.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from celery_ops.core.records import WorkerRecord
 from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.audit import FAILED, PARTIAL, Audited
 from celery_ops.operations.control import Answers
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.requests import AutoscaleRequest, PoolChange, QueueRequest, parse
-from celery_ops.operations.services import OperationGroup
+from celery_ops.operations.services import OperationGroup, Services
 
 #: Tasks listed per kind (running, reserved, scheduled) on a worker's page.
 MAX_TASKS_SHOWN = 200
@@ -141,7 +141,8 @@ class WorkerOperations(OperationGroup):
             seconds=self._services.config.offline_workers_shown
         )
         records = [r for r in records if r.online or _last_seen(r) >= shown_since]
-        reports = self._reports(None) if live else {}
+        online = [r.hostname for r in records if r.online]
+        reports = self._reports(None, len(online)) if live and online else {}
         views = [self._view(r.hostname, r, reports.get(r.hostname)) for r in records]
         known = {r.hostname for r in records}
         views += [self._view(h, None, reports[h]) for h in sorted(reports) if h not in known]
@@ -152,19 +153,10 @@ class WorkerOperations(OperationGroup):
         checked_hostname(hostname)
         with store_errors():
             record = self._services.store.worker(hostname)
-        reports = self._reports([hostname]) if record is None or record.online else {}
-        if record is None and hostname not in reports:
+        if record is None:
             raise NotFound(f"no worker named {hostname!r}")
+        reports = self._reports([hostname], 1) if record.online else {}
         return self._view(hostname, record, reports.get(hostname))
-
-    def online_queues(self) -> dict[str, int]:
-        """Each queue consumed by an answering worker, and by how many (live)."""
-        self._require(VIEWER)
-        consumers: dict[str, int] = {}
-        for report in self._reports(None).values():
-            for queue in _queue_names(report.get("active_queues")):
-                consumers[queue] = consumers.get(queue, 0) + 1
-        return consumers
 
     # Acting (operator)
 
@@ -184,15 +176,15 @@ class WorkerOperations(OperationGroup):
     def shutdown(self, hostname: str) -> Answers:
         """Warm shutdown: the worker finishes its running tasks, then exits."""
         with self._operation("worker-shutdown", {"worker": hostname}, OPERATOR) as audited:
-            checked_hostname(hostname)
+            self._online(hostname)
             return reported(audited, self._services.control.shutdown(hostname))
 
     def resize_pool(self, hostname: str, change: Mapping[str, Any]) -> Answers:
         """``{"grow": n}`` or ``{"shrink": n}`` processes."""
         targets = {"worker": hostname, **{k: change.get(k) for k in ("grow", "shrink")}}
         with self._operation("worker-pool", targets, OPERATOR) as audited:
-            checked_hostname(hostname)
             by = parse(PoolChange, change).by()
+            self._online(hostname)
             command = "pool_grow" if by > 0 else "pool_shrink"
             answers = self._services.control.command(command, {"n": abs(by)}, [hostname])
             return reported(audited, answers)
@@ -202,8 +194,8 @@ class WorkerOperations(OperationGroup):
         --autoscale``); the worker must have been started with an autoscaler."""
         targets = {"worker": hostname, "max": limits.get("max"), "min": limits.get("min")}
         with self._operation("worker-autoscale", targets, OPERATOR) as audited:
-            checked_hostname(hostname)
             wanted = parse(AutoscaleRequest, limits).checked()
+            self._online(hostname)
             arguments = {"max": wanted.max, "min": wanted.min}
             answers = self._services.control.command("autoscale", arguments, [hostname])
             return reported(audited, answers)
@@ -211,8 +203,8 @@ class WorkerOperations(OperationGroup):
     def consume(self, hostname: str, request: Mapping[str, Any]) -> Answers:
         """Start consuming ``{"queue": q}``; a paused queue must be resumed first."""
         with self._operation("worker-consume", _queue_targets(hostname, request), OPERATOR) as a:
-            checked_hostname(hostname)
             queue = parse(QueueRequest, request).queue
+            self._online(hostname)
             with store_errors():
                 paused = {p.name: p for p in self._services.store.queues.pauses()}
             if queue in paused:
@@ -226,8 +218,8 @@ class WorkerOperations(OperationGroup):
         """Stop consuming ``{"queue": q}`` (until told to consume it, or restarted)."""
         targets = _queue_targets(hostname, request)
         with self._operation("worker-cancel-consume", targets, OPERATOR) as audited:
-            checked_hostname(hostname)
             queue = parse(QueueRequest, request).queue
+            self._online(hostname)
             answers = self._services.control.command(
                 "cancel_consumer", {"queue": queue}, [hostname]
             )
@@ -235,10 +227,20 @@ class WorkerOperations(OperationGroup):
 
     # Building the views
 
-    def _reports(self, destination: list[str] | None) -> dict[str, dict[str, Any]]:
+    def _online(self, hostname: str) -> None:
+        """NotFound unless the store has a recent heartbeat of ``hostname`` (so a mistyped
+        name fails at once, not after the broadcast's timeout)."""
+        checked_hostname(hostname)
+        if hostname not in online_workers(self._services):
+            raise NotFound(
+                f"no online worker named {hostname!r} (none with a recent heartbeat): "
+                "see `celery -A proj ops workers list`"
+            )
+
+    def _reports(self, destination: list[str] | None, expected: int) -> dict[str, dict[str, Any]]:
         try:
-            return self._services.control.reports(destination)
-        except Exception:  # the broker is down: the store's view is still worth showing
+            return self._services.control.reports(destination, expected)
+        except Unavailable:  # the broker is down: the store's view is still worth showing
             return {}
 
     def _view(
@@ -247,6 +249,12 @@ class WorkerOperations(OperationGroup):
         live = _live(report, self._services.clock.timestamp()) if report is not None else None
         online = live is not None or (record is not None and record.online)
         return WorkerView(hostname, "online" if online else "offline", record, live)
+
+
+def online_workers(services: Services) -> list[str]:
+    """The hostnames of the workers with a recent heartbeat."""
+    with store_errors():
+        return [worker.hostname for worker in services.store.workers() if worker.online]
 
 
 def reported(audited: Audited, answers: Answers) -> Answers:

@@ -35,7 +35,7 @@ class QueueStore:
         """Remember ``pause``, with its audit row; a queue already paused stays paused as it
         was (by whom and since when), and that earlier pause is returned."""
         try:
-            with translated(), self.engine.begin() as connection:
+            with translated(duplicate="already paused"), self.engine.begin() as connection:
                 connection.execute(insert(queue_pauses).values(**_row(pause)))
                 insert_entry(connection, entry)
                 return pause
