@@ -89,7 +89,7 @@ class TestBadInputIsRefusedAtTheDoor:
             door_app.door().tasks.set_time_limit("door.add", limit)
 
     def test_a_limit_for_a_task_no_one_knows(self, door_app: DoorApp) -> None:
-        with pytest.raises(InvalidInput, match="unknown task 'nobody.knows'"):
+        with pytest.raises(InvalidInput, match=r"unknown task 'nobody\.knows'"):
             door_app.door().tasks.set_rate_limit("nobody.knows", {"rate": "1/s"})
 
 
