@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import platform
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,10 @@ class WorkerSignalHandlers:
         self.ops = ops
         self.app = ops.app
         self._started_at: float | None = None
+        # A heartbeat must never be recorded after the worker said it is offline (it would
+        # put it back online): both take this lock, and shutting down sets _stopped.
+        self._status_lock = threading.Lock()
+        self._stopped = False
 
     def celeryd_init(self, sender: str | None = None, instance: Any = None, **_: Any) -> None:
         if getattr(instance, "app", None) is not self.app:
@@ -69,7 +74,10 @@ class WorkerSignalHandlers:
         self.ops.start_ingester()
 
     def _heartbeat(self) -> None:
-        self._report_status(online=True)
+        with self._status_lock:
+            if self._stopped:
+                return
+            self._report_status(online=True)
         keeper = keeper_of(self.app)
         if keeper is not None and self.ops.config.write_mode == "direct":
             # In relay mode a worker reads the store only at start (it holds no connection).
@@ -78,7 +86,9 @@ class WorkerSignalHandlers:
     def worker_shutdown(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app:
             return
-        self._report_status(online=False)
+        with self._status_lock:
+            self._stopped = True
+            self._report_status(online=False)
         if self.ops.has_received_handoff:
             self.ops.received_handoff.release_all()
         self.ops.recorder.close()
