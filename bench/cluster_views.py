@@ -83,7 +83,7 @@ def main() -> int:
         names = [w.hostname for w in workers]
         control = bench_app.app.control
         accounts = ops.operations(Actor.system("bench")).accounts
-        if accounts.user("bench") is None:
+        if "bench" not in {user.username for user in accounts.users()}:
             accounts.add("bench", "bench-password-1", "viewer")
         web = create_app(bench_app.app, SECRET_KEY="bench").test_client()
         auth = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-password-1").decode()}

@@ -324,6 +324,11 @@ def views(rows: int, end: datetime) -> dict[str, Callable[[int], str]]:
         "API list status=FAILURE": lambda i: "/api/tasks?status=FAILURE&limit=50",
         "API list, cursor": lambda i: f"/api/tasks?limit=50&cursor={row(i)}",
         "API detail": lambda i: f"/api/tasks/{task_id_of(row(i))}",
+        "workers": lambda i: "/workers/",
+        "queues": lambda i: "/queues/",
+        "queue page": lambda i: f"/queues/view/queue_{1 + i % 4}",
+        "API queues": lambda i: "/api/queues",
+        "API queue stats": lambda i: f"/api/queues/queue_{1 + i % 4}/stats",
     }
 
 
