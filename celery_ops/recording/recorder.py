@@ -29,6 +29,10 @@ logger = logging.getLogger("celery_ops.recorder")
 MAX_BACKOFF_S = 10.0
 
 
+#: While a flush waits for a store that refuses its writes, how often it asks for another try.
+FLUSH_RETRY_S = 1.0
+
+
 @dataclass
 class RecorderStats:
     """Counters of one process's recorder, for logs, metrics and benchmarks."""
@@ -135,10 +139,16 @@ class ExecutionRecorder:
         if self._thread is None:
             return not self._buffer
         deadline = time.monotonic() + timeout
+        next_wake = 0.0
         with self._idle:
             while self._buffer or self._in_flight:
-                self._wake.set()
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if now >= next_wake:
+                    # Write now rather than at the next interval; while the store refuses,
+                    # try again at most once a second (not in a tight loop).
+                    self._wake.set()
+                    next_wake = now + FLUSH_RETRY_S
+                remaining = deadline - now
                 if remaining <= 0:
                     return False
                 self._idle.wait(min(remaining, 0.1))

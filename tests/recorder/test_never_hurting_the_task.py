@@ -42,6 +42,18 @@ def test_a_dead_database_neither_raises_nor_blocks_recording() -> None:
     recorder.close(timeout=0.1)
 
 
+def test_waiting_for_a_dead_database_does_not_hammer_it() -> None:
+    recorder = recorder_for("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    recorder.record(published("waits"))
+    wait_for(lambda: recorder.stats.failed_writes > 0, 10, "a first failed write")
+    before = recorder.stats.failed_writes
+    assert recorder.flush(timeout=2.5) is False
+    # A try when the flush starts, about one a second after, and the flusher's own backed-off
+    # tries: not a tight loop (it made 6,400 tries in 2.5 s).
+    assert recorder.stats.failed_writes - before <= 8
+    recorder.close(timeout=0)
+
+
 def test_events_wait_for_the_database_and_overflow_is_counted_and_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
