@@ -55,13 +55,11 @@ class WorkerControl:
         self.app = app
         self.timeout = timeout
 
-    def reports(
-        self, destination: Sequence[str] | None = None, expected: int | None = None
-    ) -> dict[str, dict[str, Any]]:
+    def reports(self, destination: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Each answering worker's report (``celery_ops.signals.control.ops_report``), in one
-        broadcast that ends once ``expected`` workers answered (or at the timeout); workers
-        that do not know that command are asked the standard way."""
-        replies = self._broadcast("ops_report", {}, destination, expected)
+        broadcast that ends once every worker of ``destination`` answered (or at the timeout);
+        workers that do not know that command are asked the standard way."""
+        replies = self._broadcast("ops_report", {}, destination)
         found: dict[str, dict[str, Any]] = {}
         old = []
         for hostname, reply in replies.items():
@@ -73,18 +71,12 @@ class WorkerControl:
             found.update(self._standard_reports(old))
         return found
 
-    def command(
-        self,
-        name: str,
-        arguments: dict[str, Any],
-        destination: Sequence[str] | None = None,
-        expected: int | None = None,
-    ) -> Answers:
-        """Send ``name`` to ``destination`` (None: every worker) and keep every answer, until
-        ``expected`` workers answered or the timeout."""
-        replies = self._broadcast(name, arguments, destination, expected)
+    def command(self, name: str, arguments: dict[str, Any], destination: Sequence[str]) -> Answers:
+        """Send ``name`` to the workers of ``destination`` and keep every answer, until all
+        answered or the timeout."""
+        replies = self._broadcast(name, arguments, destination)
         answers = {host: _answer(reply) for host, reply in replies.items()}
-        silent = sorted(set(destination or ()) - set(answers))
+        silent = sorted(set(destination) - set(answers))
         return Answers(name, answers, silent)
 
     def shutdown(self, hostname: str) -> Answers:
@@ -104,22 +96,20 @@ class WorkerControl:
         return found
 
     def _broadcast(
-        self,
-        command: str,
-        arguments: dict[str, Any],
-        destination: Sequence[str] | None,
-        expected: int | None = None,
+        self, command: str, arguments: dict[str, Any], destination: Sequence[str]
     ) -> dict[str, Any]:
-        if expected is None and destination:
-            expected = len(destination)
+        # Always addressed by name: workers of other apps sharing the broker stay out of it,
+        # and the wait ends as soon as every worker addressed answered.
+        if not destination:
+            return {}
         try:
             replies = self.app.control.broadcast(
                 command,
                 arguments=arguments,
-                destination=list(destination) if destination else None,
+                destination=list(destination),
                 reply=True,
                 timeout=self.timeout,
-                limit=expected or None,
+                limit=len(destination),
             )
         except Exception as exc:
             if is_connection_error(exc):

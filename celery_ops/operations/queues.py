@@ -265,7 +265,7 @@ class QueueOperations(OperationGroup):
         if not online:
             return consumers
         try:
-            reports = self._services.control.reports(None, len(online))
+            reports = self._services.control.reports(online)
         except Unavailable:
             return consumers
         for report in reports.values():
@@ -278,7 +278,7 @@ class QueueOperations(OperationGroup):
         online = online_workers(self._services)
         try:
             answers = (
-                self._services.control.command(command, {"queue": queue}, None, len(online))
+                self._services.control.command(command, {"queue": queue}, online)
                 if online
                 else Answers(command)
             )

@@ -44,12 +44,10 @@ class TaskOperations(OperationGroup):
         with self._operation("task-rate-limit", targets, OPERATOR) as audited:
             wanted = parse(RateLimitRequest, request)
             self._check_task(name)
-            destination = _destination(wanted.destination)
+            destination = self._addressed(wanted.destination)
             audited.targets["destination"] = destination
             arguments = {"task_name": name, "rate_limit": wanted.rate}
-            answers = self._services.control.command(
-                "rate_limit", arguments, destination, self._expected(destination)
-            )
+            answers = self._services.control.command("rate_limit", arguments, destination)
             return reported(audited, answers)
 
     def set_time_limit(self, name: str, request: Mapping[str, Any]) -> Answers:
@@ -58,22 +56,21 @@ class TaskOperations(OperationGroup):
         with self._operation("task-time-limit", targets, OPERATOR) as audited:
             wanted = parse(TimeLimitRequest, request).checked()
             self._check_task(name)
-            destination = _destination(wanted.destination)
+            destination = self._addressed(wanted.destination)
             audited.targets["destination"] = destination
             arguments = {"task_name": name, "soft": wanted.soft, "hard": wanted.hard}
-            answers = self._services.control.command(
-                "time_limit", arguments, destination, self._expected(destination)
-            )
+            answers = self._services.control.command("time_limit", arguments, destination)
             return reported(audited, answers)
 
-    def _expected(self, destination: list[str] | None) -> int:
-        """How many answers to wait for: the destination's, or every online worker's."""
-        if destination is not None:
-            return len(destination)
+    def _addressed(self, given: str | list[str] | None) -> list[str]:
+        """The workers to tell: those named, or every online one (by name, so that workers
+        of other apps on the same broker are left alone)."""
+        if given is not None:
+            return [given] if isinstance(given, str) else list(given)
         online = online_workers(self._services)
         if not online:
             raise NotFound("no online worker to tell (none with a recent heartbeat)")
-        return len(online)
+        return online
 
     def _check_task(self, name: str) -> None:
         parse(_TaskName, {"name": name})
@@ -98,9 +95,3 @@ class _TaskName(Request):
 
 def _get(request: Mapping[str, Any], key: str) -> Any:
     return request.get(key) if isinstance(request, Mapping) else None
-
-
-def _destination(given: str | list[str] | None) -> list[str] | None:
-    if given is None:
-        return None
-    return [given] if isinstance(given, str) else list(given)

@@ -142,10 +142,9 @@ class WorkerOperations(OperationGroup):
         )
         records = [r for r in records if r.online or _last_seen(r) >= shown_since]
         online = [r.hostname for r in records if r.online]
-        reports = self._reports(None, len(online)) if live and online else {}
+        # Addressed by name: workers of other apps on the same broker do not answer.
+        reports = self._reports(online) if live and online else {}
         views = [self._view(r.hostname, r, reports.get(r.hostname)) for r in records]
-        known = {r.hostname for r in records}
-        views += [self._view(h, None, reports[h]) for h in sorted(reports) if h not in known]
         return sorted(views, key=lambda view: (not view.online, view.hostname))
 
     def get(self, hostname: str) -> WorkerView:
@@ -155,7 +154,7 @@ class WorkerOperations(OperationGroup):
             record = self._services.store.worker(hostname)
         if record is None:
             raise NotFound(f"no worker named {hostname!r}")
-        reports = self._reports([hostname], 1) if record.online else {}
+        reports = self._reports([hostname]) if record.online else {}
         return self._view(hostname, record, reports.get(hostname))
 
     # Acting (operator)
@@ -237,9 +236,9 @@ class WorkerOperations(OperationGroup):
                 "see `celery -A proj ops workers list`"
             )
 
-    def _reports(self, destination: list[str] | None, expected: int) -> dict[str, dict[str, Any]]:
+    def _reports(self, destination: list[str]) -> dict[str, dict[str, Any]]:
         try:
-            return self._services.control.reports(destination, expected)
+            return self._services.control.reports(destination)
         except Unavailable:  # the broker is down: the store's view is still worth showing
             return {}
 
