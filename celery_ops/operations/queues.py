@@ -14,7 +14,6 @@ from typing import Any
 from celery_ops.core import lifecycle as states
 from celery_ops.core.clock import as_utc
 from celery_ops.core.errors import NotFound, Unavailable
-from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import QueuePause
 from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.broker import Backlog, TakenMessage, take_messages
@@ -29,6 +28,8 @@ from celery_ops.recording.folding import fold_events
 
 #: Counts in statistics stop at this many: "10000" reads "10,000 or more".
 STATS_CAP = 10_000
+#: Ended executions are counted over this window (those under way whatever their age).
+COUNTS_WINDOW = timedelta(days=1)
 #: Wait-time percentiles are over the executions started this long ago at most.
 WAIT_WINDOW = timedelta(hours=1)
 #: A queue purge answers at once when it ends within this many seconds (else: a job id).
@@ -75,6 +76,7 @@ class QueueView:
             "paused_at": as_utc(pause.paused_at).isoformat() if pause else None,
             "counts": self.counts,
             "counts_capped_at": STATS_CAP,
+            "counts_window_seconds": COUNTS_WINDOW.total_seconds(),
             "latency_seconds": self.latency_seconds,
             "wait_p50_seconds": self.wait_p50_seconds,
             "wait_p95_seconds": self.wait_p95_seconds,
@@ -220,6 +222,11 @@ class QueueOperations(OperationGroup):
         now = services.clock.now()
         with store_errors():
             pauses = {pause.name: pause for pause in services.store.queues.pauses()}
+            by_queue = (
+                services.store.queues.counts(names, now - COUNTS_WINDOW, STATS_CAP)
+                if counts
+                else {}
+            )
             views = []
             for name in names:
                 backlog = found.get(name)
@@ -235,7 +242,7 @@ class QueueOperations(OperationGroup):
                         depth=backlog.messages if backlog is not None else None,
                         consumers=counted if counted is not None else consumers.get(name, 0),
                         pause=pauses.get(name),
-                        counts=self._counts(name) if counts else {},
+                        counts=by_queue.get(name, {}),
                         latency_seconds=self._latency(name, now),
                         wait_p50_seconds=_percentile(waits, 0.50),
                         wait_p95_seconds=_percentile(waits, 0.95),
@@ -243,15 +250,6 @@ class QueueOperations(OperationGroup):
                     )
                 )
         return views
-
-    def _counts(self, name: str) -> dict[str, int]:
-        store = self._services.store
-        return {
-            status: store.count_executions(
-                ExecutionFilter(statuses=(status,), queue=name), cap=STATS_CAP
-            )
-            for status in states.ALL_STATUSES
-        }
 
     def _latency(self, name: str, now: datetime) -> float | None:
         oldest = self._services.store.queues.oldest_waiting(name, now)
