@@ -17,7 +17,7 @@ from celery_ops.operations import bulk
 from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import Accepted, JobResult, Progress
-from celery_ops.operations.requests import DispatchRequest, parse
+from celery_ops.operations.requests import DispatchRequest, checked_identifier, parse
 from celery_ops.operations.services import OperationGroup
 from celery_ops.operations.tasks import check_task_known
 
@@ -50,15 +50,8 @@ class Cancelled:
 
 
 def checked_task_id(task_id: Any) -> str:
-    """A task id as given in a path or a form: text of 1 to 255 characters, no control
-    character; InvalidInput otherwise (never a database error)."""
-    if (
-        not isinstance(task_id, str)
-        or not 0 < len(task_id) <= 255
-        or any(ord(c) < 32 or ord(c) == 127 for c in task_id)
-    ):
-        raise InvalidInput(f"{task_id!r:.80} is not a task id")
-    return task_id
+    """A task id as given in a path or a form."""
+    return checked_identifier(task_id, "a task id")
 
 
 class ExecutionOperations(OperationGroup):

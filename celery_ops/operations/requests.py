@@ -43,6 +43,19 @@ Priority = Annotated[int, Field(ge=0, le=255)]
 Text = Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00]*$")]
 
 
+def checked_identifier(value: Any, what: str) -> str:
+    """An identifier as given in a path or a form (a task id, a worker's name): text of 1 to
+    255 characters with no control character, taken as it is; InvalidInput otherwise (never
+    a database error)."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= 255
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+    ):
+        raise InvalidInput(f"{value!r:.80} is not {what}")
+    return value
+
+
 def _empty_as_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 

@@ -10,13 +10,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from celery_ops.core.clock import as_utc, from_timestamp
-from celery_ops.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from celery_ops.core.errors import Conflict, NotFound, Unavailable
 from celery_ops.core.records import WorkerRecord
 from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.audit import FAILED, PARTIAL, Audited
 from celery_ops.operations.control import Answers
 from celery_ops.operations.errors import store_errors
-from celery_ops.operations.requests import AutoscaleRequest, PoolChange, QueueRequest, parse
+from celery_ops.operations.requests import (
+    AutoscaleRequest,
+    PoolChange,
+    QueueRequest,
+    checked_identifier,
+    parse,
+)
 from celery_ops.operations.services import OperationGroup, Services
 
 #: Tasks listed per kind (running, reserved, scheduled) on a worker's page.
@@ -119,13 +125,7 @@ class WorkerView:
 
 def checked_hostname(hostname: Any) -> str:
     """A worker's node name as given in a path or a form."""
-    if (
-        not isinstance(hostname, str)
-        or not 0 < len(hostname) <= 255
-        or any(ord(c) < 32 or ord(c) == 127 for c in hostname)
-    ):
-        raise InvalidInput(f"{hostname!r:.80} is not a worker name")
-    return hostname
+    return checked_identifier(hostname, "a worker name")
 
 
 class WorkerOperations(OperationGroup):
