@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.services import IN_CI, REDIS_BROKER, require
@@ -83,6 +84,13 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def sign_in(page: Any, username: str) -> None:
+    """Fill in and send the login form the page shows."""
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+
 def status_of(app: ExternalApp, task_id: str) -> str | None:
     row = app.ops.store.execution(task_id)
     return row.status if row else None
@@ -112,9 +120,7 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
     # Sign in.
     page.goto(f"{base}/")
     expect(page).to_have_url(re.compile(r"/login"))
-    page.fill("#username", "olivia")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "olivia")
     expect(page.locator("h1")).to_have_text("Overview")
     expect(page.locator("#recent-failures")).to_contain_text("extapp.always_fails")
     page.screenshot(path=str(shots / "home.png"), full_page=True)
@@ -174,9 +180,7 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
     # Everything above is in the audit log, under this user's name; an admin reads it.
     expect(page.locator("nav")).not_to_contain_text("Audit log")
     page.click("text=Sign out")
-    page.fill("#username", "adam")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "adam")
     page.goto(f"{base}/audit/")
     for action in ("login", "retry", "cancel", "schedule-update", "schedule-delete", "logout"):
         expect(page.locator("#audit")).to_contain_text(action)
@@ -200,9 +204,7 @@ def test_an_operator_sees_the_workers_and_pauses_resumes_and_purges_a_queue(
     wait_for(lambda: status_of(app, running.id) == "STARTED", 30, "a task to run")
 
     page.goto(f"{base}/login")
-    page.fill("#username", "olivia")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, "olivia")
 
     # The workers list, then one worker: its pool, its queue, the task it runs.
     page.goto(f"{base}/workers/")
