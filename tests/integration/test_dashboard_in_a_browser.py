@@ -55,6 +55,14 @@ def browser_page(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where the steps' screenshots go: $CELERY_OPS_SCREENSHOTS, else the test's directory."""
+    directory = Path(os.environ.get("CELERY_OPS_SCREENSHOTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
 def served(
     external_app: Callable[..., ExternalApp], new_database
 ) -> Iterator[tuple[str, ExternalApp]]:
@@ -97,14 +105,12 @@ def status_of(app: ExternalApp, task_id: str) -> str | None:
 
 
 def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_schedule(
-    served: tuple[str, ExternalApp], browser_page: object, tmp_path: Path
+    served: tuple[str, ExternalApp], browser_page: object, shots: Path
 ) -> None:
     from playwright.sync_api import Page, expect
 
     base, app = served
     page: Page = browser_page  # type: ignore[assignment]
-    shots = Path(os.environ.get("CELERY_OPS_SCREENSHOTS") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
     failed = app.module.always_fails.delay("the-missing-key")
     wait_for(lambda: status_of(app, failed.id) == "FAILURE", 30, "a failure to retry")
     app.ops.schedules.add("nightly-report", "extapp.add", cron="30 2 * * *", args=[1, 2])
@@ -190,14 +196,12 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
 
 
 def test_an_operator_sees_the_workers_and_pauses_resumes_and_purges_a_queue(
-    served: tuple[str, ExternalApp], browser_page: object, tmp_path: Path
+    served: tuple[str, ExternalApp], browser_page: object, shots: Path
 ) -> None:
     from playwright.sync_api import Page, expect
 
     base, app = served
     page: Page = browser_page  # type: ignore[assignment]
-    shots = Path(os.environ.get("CELERY_OPS_SCREENSHOTS") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
     queue = app.env["QUEUE"]
     (worker,) = app.workers
     running = app.module.sleepy.delay(20)
