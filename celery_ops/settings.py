@@ -263,6 +263,12 @@ class OpsConfig:
         '`{"SUCCESS": "7d", "FAILURE": "30d"}`. A status not named is kept forever. Nothing is '
         "deleted unless that command (or `ops purge`) is run.",
     )
+    metrics_retention: float = _setting(
+        "30d",
+        duration,
+        "How long `celery -A proj ops retention` keeps the per-minute metric rollups; hourly "
+        "ones are kept a year and daily ones five years (docs/metrics.md).",
+    )
     create_schema: bool = _setting(
         True,
         boolean,

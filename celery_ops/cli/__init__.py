@@ -9,6 +9,7 @@ from celery_ops.cli.dashboard import dashboard, users
 from celery_ops.cli.db import db
 from celery_ops.cli.executions import purge, retention, show
 from celery_ops.cli.ingest import ingest, relay_status
+from celery_ops.cli.metrics import metrics
 from celery_ops.cli.schedules import schedules
 
 
@@ -28,5 +29,6 @@ ops.add_command(ingest)
 ops.add_command(relay_status)
 ops.add_command(workers)
 ops.add_command(queues)
+ops.add_command(metrics)
 
 __all__ = ["ops"]

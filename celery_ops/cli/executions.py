@@ -58,6 +58,7 @@ def retention(dry_run: bool, chunk_size: int) -> None:
         click.echo(f"schedule runs older than {history} would be deleted")
     else:
         click.echo(f"deleted {report.schedule_runs} schedule run(s) older than {history}")
+        click.echo(f"deleted {report.rollups} metric rollup(s) past their retention")
     if not config.retention:
         click.echo('ops_retention is empty: executions are kept (set e.g. {"SUCCESS": "7d"})')
         return

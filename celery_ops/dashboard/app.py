@@ -15,6 +15,7 @@ from celery_ops.core.errors import Denied, OperationError
 from celery_ops.dashboard import (
     auth,
     cluster_api,  # noqa: F401 - registers its routes on `api`
+    metrics_api,  # noqa: F401 - registers its routes on `api`
 )
 from celery_ops.dashboard.api import api, status_of
 from celery_ops.dashboard.api import error as api_error

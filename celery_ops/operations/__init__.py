@@ -22,6 +22,7 @@ from celery_ops.operations.actors import ADMIN, OPERATOR, ROLES, VIEWER, Actor
 from celery_ops.operations.auditlog import AuditLog
 from celery_ops.operations.executions import ExecutionOperations
 from celery_ops.operations.maintenance import MaintenanceOperations
+from celery_ops.operations.metrics import MetricOperations
 from celery_ops.operations.queues import QueueOperations
 from celery_ops.operations.schedules import ScheduleOperations
 from celery_ops.operations.services import Services
@@ -59,6 +60,10 @@ class Operations:
     @property
     def tasks(self) -> TaskOperations:
         return TaskOperations(self.services, self.actor)
+
+    @property
+    def metrics(self) -> MetricOperations:
+        return MetricOperations(self.services, self.actor)
 
     @property
     def maintenance(self) -> MaintenanceOperations:

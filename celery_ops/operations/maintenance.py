@@ -16,6 +16,7 @@ from celery_ops.operations import bulk
 from celery_ops.operations.actors import ADMIN, OPERATOR, VIEWER
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import ProgressReport
+from celery_ops.operations.metrics import MetricOperations
 from celery_ops.operations.services import OperationGroup
 from celery_ops.recording.ingest import WORKER_LEASE
 from celery_ops.recording.relay import StreamUnavailable
@@ -30,6 +31,8 @@ class RetentionReport:
 
     executions: dict[str, int] = field(default_factory=dict)
     schedule_runs: int | None = None
+    #: Metric rollups past their grain's retention (they outlive the executions).
+    rollups: int | None = None
 
     @property
     def total(self) -> int:
@@ -155,13 +158,18 @@ class MaintenanceOperations(OperationGroup):
             _check_chunk_size(chunk_size)
             cutoff = now - timedelta(seconds=config.beat_run_history)
             report.schedule_runs = self._services.store.schedules.delete_runs_before(cutoff)
+            report.rollups = MetricOperations(self._services, self.actor).forget_old()
             if progress is not None:
                 store = self._services.store
                 progress.expect(sum(store.count_executions(w, None) for w in wheres.values()))
             on_chunk = progress.advance if progress is not None else None
             for status, where in wheres.items():
                 report.executions[status] = self._services.store.purge(where, chunk_size, on_chunk)
-            audited.targets.update(deleted=report.executions, schedule_runs=report.schedule_runs)
+            audited.targets.update(
+                deleted=report.executions,
+                schedule_runs=report.schedule_runs,
+                rollups=report.rollups,
+            )
             return report
 
     def reap_lost_work(self) -> ReapResult:

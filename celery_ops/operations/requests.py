@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from celery_ops.core.clock import as_utc, parse_instant
+from celery_ops.core.durations import parse_duration
 from celery_ops.core.errors import InvalidInput
 
 #: A name (task, queue, time zone): 1 to 255 characters, no control character.
@@ -253,6 +254,31 @@ class TimeLimitRequest(Request):
         if self.soft is not None and self.hard is not None and self.soft > self.hard:
             raise InvalidInput(f"soft ({self.soft}) must not be above hard ({self.hard})")
         return self
+
+
+def _step(value: Any) -> Any:
+    value = _empty_as_none(value)
+    if value is None:
+        return "1m"
+    seconds = parse_duration(value, numbers_are_seconds=False)
+    if seconds % 60:
+        raise ValueError(f"{value!r:.40} is not a whole number of minutes (e.g. 1m, 1h, 1d)")
+    return str(value).strip().lower()
+
+
+class MetricsRequest(Request):
+    """Which rollups to read: a task name and a queue (none: all), a period (default: the
+    last hour, or the last 60 steps), and the step of the series (``1m``, ``1h``, ``1d``)."""
+
+    task: Annotated[Name | None, Optional] = None
+    queue: Annotated[Name | None, Optional] = None
+    since: Instant = None
+    until: Instant = None
+    step: Annotated[str, BeforeValidator(_step)] = "1m"
+
+    @property
+    def step_seconds(self) -> float:
+        return parse_duration(self.step, numbers_are_seconds=False)
 
 
 class UserChanges(Request):

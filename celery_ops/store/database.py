@@ -31,6 +31,7 @@ from celery_ops.store.jobs import JobStore
 from celery_ops.store.maintenance import ReapResult
 from celery_ops.store.queues import QueueStore
 from celery_ops.store.relay import RelayStore
+from celery_ops.store.rollups import MetricsStore
 from celery_ops.store.schedules import ScheduleStore
 from celery_ops.store.throttle import ThrottleStore
 
@@ -92,6 +93,11 @@ class Store:
     def queues(self) -> QueueStore:
         """Paused queues, and what the executions say of each queue."""
         return QueueStore(self.engine)
+
+    @property
+    def metrics(self) -> MetricsStore:
+        """The rollups: counts and histograms per minute, hour and day."""
+        return MetricsStore(self.engine)
 
     @property
     def jobs(self) -> JobStore:

@@ -112,6 +112,34 @@ class Execution(Base):
     schedule_name: Mapped[str | None] = mapped_column(NAME)
     retried_from: Mapped[str | None] = mapped_column(NAME)
     tenant_id: Mapped[str | None] = mapped_column(NAME)
+    # What the row was before its latest write, returned by that write so the rollups take
+    # away what it had contributed (celery_ops.core.rollups). NULL in was_status: the row was
+    # written before rollups existed and is not counted yet (the backfill counts it); "" in
+    # was_status: it was counted as contributing nothing.
+    was_status: Mapped[str | None] = mapped_column(String(16))
+    was_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    was_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    was_execution_time_ms: Mapped[float | None] = mapped_column(Float)
+    was_wait_time_ms: Mapped[float | None] = mapped_column(Float)
+    # Task name and queue are kept once known, so "was it known" says what it was.
+    had_task_name: Mapped[bool | None] = mapped_column(Boolean)
+    had_queue: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Rollup(Base):
+    """Per grain (minute, hour, day), task name and queue: a state's count or a histogram
+    bucket's (celery_ops.core.rollups). History: purging executions leaves them."""
+
+    __tablename__ = "celery_ops_rollups"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    grain: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    task_name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    queue: Mapped[str] = mapped_column(NAME, primary_key=True)
+    measure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
 
 
 class ExecutionEventRow(Base):
@@ -385,3 +413,19 @@ search_text = cast(Table, SearchText.__table__)
 relayed_batches = cast(Table, RelayedBatch.__table__)
 leases = cast(Table, Lease.__table__)
 queue_pauses = cast(Table, QueuePause.__table__)
+rollups = cast(Table, Rollup.__table__)
+
+#: The rollups' bookkeeping on an execution row (celery_ops.store.rollups), not part of it.
+ROLLUP_BOOKKEEPING = frozenset(
+    {
+        "was_status",
+        "was_status_at",
+        "was_started_at",
+        "was_execution_time_ms",
+        "was_wait_time_ms",
+        "had_task_name",
+        "had_queue",
+    }
+)
+#: The columns an execution record shows.
+execution_record = tuple(c for c in executions.c if c.name not in ROLLUP_BOOKKEEPING)

@@ -30,6 +30,7 @@ from celery_ops.core.records import (
 from celery_ops.store.models import (
     definitions,
     execution_events,
+    execution_record,
     executions,
     search_text,
     workers,
@@ -37,7 +38,9 @@ from celery_ops.store.models import (
 
 
 def get_execution(connection: Connection, task_id: str) -> Execution | None:
-    row = connection.execute(select(executions).where(executions.c.task_id == task_id)).first()
+    row = connection.execute(
+        select(*execution_record).where(executions.c.task_id == task_id)
+    ).first()
     return Execution(**row._mapping) if row is not None else None
 
 
@@ -105,7 +108,7 @@ def list_executions(
     """Newest first (by row id, the order the store first heard of each task), ``limit`` at a
     time below ``before_id``: keyset paging, never OFFSET or COUNT(*)."""
     condition = filter_condition(where, connection.dialect.name, LISTED_MATCHES)
-    query = select(executions).where(condition).order_by(executions.c.id.desc()).limit(limit)
+    query = select(*execution_record).where(condition).order_by(executions.c.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(executions.c.id < before_id)
     return [Execution(**row._mapping) for row in connection.execute(query)]

@@ -12,7 +12,9 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
+    CursorResult,
     Dialect,
+    Row,
     Table,
     and_,
     bindparam,
@@ -37,6 +39,8 @@ from celery_ops.core.lifecycle import (
     ExecutionPatch,
     Policy,
 )
+from celery_ops.core.rollups import RollupDeltas
+from celery_ops.store import rollups as rollup_rows
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.models import definitions, executions, search_text, workers
 from celery_ops.store.models import execution_events as timeline
@@ -44,8 +48,11 @@ from celery_ops.store.models import execution_events as timeline
 SetClause = list[tuple[str, Any]]
 
 
-def upsert_executions(connection: Connection, patches: Iterable[ExecutionPatch]) -> int:
-    """Fold each patch into its row with the rules of ``celery_ops.core.lifecycle``.
+def upsert_executions(
+    connection: Connection, patches: Iterable[ExecutionPatch], deltas: RollupDeltas
+) -> int:
+    """Fold each patch into its row with the rules of ``celery_ops.core.lifecycle``, and
+    what each row's change does to the rollups into ``deltas``.
 
     A patch carries only the columns its events knew (a pool process knows nothing of the
     arguments, a producer nothing of the result), and an absent column is a no-op under every
@@ -58,7 +65,16 @@ def upsert_executions(connection: Connection, patches: Iterable[ExecutionPatch])
         groups.setdefault(frozenset(row), []).append(row)
     for columns, rows in groups.items():
         set_clause = functools.partial(_execution_set_clause, columns=columns)
-        _upsert(connection, executions, rows, "task_id", set_clause, cache_as=columns)
+        returned = _upsert(
+            connection,
+            executions,
+            rows,
+            "task_id",
+            set_clause,
+            cache_as=columns,
+            returning=rollup_rows.RETURNED,
+        )
+        rollup_rows.fold_returned(returned, deltas)
     return sum(len(rows) for rows in groups.values())
 
 
@@ -134,7 +150,8 @@ def write_batch(connection: Connection, batch: RecordBatch) -> None:
         upsert_worker(connection, worker.hostname, worker.at, worker.online, worker.values)
         if worker.just_started:
             close_previous_run(connection, worker.hostname, worker.at)
-    upsert_executions(connection, batch.executions)
+    deltas = RollupDeltas()
+    upsert_executions(connection, batch.executions, deltas)
     index_search(connection, batch.executions)
     append_timeline(connection, batch.timeline)
     for hostname, at, reported in batch.definitions:
@@ -142,6 +159,8 @@ def write_batch(connection: Connection, batch: RecordBatch) -> None:
     for hostname, count in batch.dropped.items():
         if count:
             add_dropped_events(connection, hostname, count)
+    # Last: the rollups' rows are the ones every writer shares, so they are held briefly.
+    rollup_rows.apply(connection, deltas)
 
 
 def upsert_worker(
@@ -206,7 +225,24 @@ def close_previous_run(connection: Connection, hostname: str, started_at: dateti
 def mark_lost(
     connection: Connection, condition: ColumnElement[bool], now: datetime, why: str
 ) -> int:
-    """Turn the RECEIVED and STARTED rows matching ``condition`` into LOST."""
+    """Turn the RECEIVED and STARTED rows matching ``condition`` into LOST, and count them
+    in the rollups."""
+    reaped = and_(executions.c.status.in_(list(REAPABLE)), condition)
+    # Locked first (MariaDB cannot return from an UPDATE): what they were, for the rollups.
+    before = connection.execute(
+        select(*rollup_rows.COUNTED_COLUMNS, executions.c.task_id, executions.c.was_status)
+        .where(reaped)
+        .with_for_update()
+    ).all()
+    if not before:
+        return 0
+    deltas = RollupDeltas()
+    for row in before:
+        was = rollup_rows.counted_row(row)
+        deltas.change(
+            was if row.was_status is not None else None,
+            was._replace(status=LOST, status_at=to_storage(now)),
+        )
     drop = case(
         *((executions.c.status == literal_column(f"'{s}'"), d) for s, d in REAPABLE.items()),
         else_=0,
@@ -214,7 +250,7 @@ def mark_lost(
     # MariaDB assigns left to right: progress must read the status before it changes.
     result = connection.execute(
         update(executions)
-        .where(executions.c.status.in_(list(REAPABLE)), condition)
+        .where(reaped, executions.c.task_id.in_([row.task_id for row in before]))
         .ordered_values(
             # First: MariaDB assigns left to right, and this reads the progress before it drops.
             (executions.c.error_progress, executions.c.progress - drop),
@@ -224,8 +260,10 @@ def mark_lost(
             (executions.c.error_type, "WorkerLost"),
             (executions.c.error_message, why),
             (executions.c.exception_trace, None),
+            (executions.c.was_status, func.coalesce(executions.c.was_status, "")),
         )
     )
+    rollup_rows.apply(connection, deltas)
     return int(result.rowcount or 0)
 
 
@@ -268,6 +306,7 @@ def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
     row = patch.values
     row.setdefault("attempts", 0)
     row["task_id"] = patch.task_id
+    row["was_status"] = ""  # counted from its first write: see rollup_rows
     row["status"] = patch.status
     row["progress"] = patch.progress
     row["status_at"] = patch.status_at
@@ -277,12 +316,13 @@ def _execution_row(patch: ExecutionPatch) -> dict[str, Any]:
 def _execution_set_clause(new: Any, columns: frozenset[str]) -> SetClause:
     """The upsert's SET clause: ``celery_ops.core.lifecycle``'s folding rules, in SQL."""
     t = executions.c
+    # First: they keep the row as it was, and MariaDB assigns left to right.
+    clause: SetClause = rollup_rows.remembered(t)
     # Constants inlined: executemany() cannot expand an IN list per row.
     not_terminal = and_(
         *(new.status != literal_column(f"'{s}'") for s in sorted(TERMINAL_STATUSES))
     )
     applies = or_(new.progress > t.progress, and_(new.progress == t.progress, not_terminal))
-    clause: SetClause = []
     for name, policy in COLUMN_POLICIES.items():
         if name not in columns:
             continue
@@ -339,24 +379,34 @@ def _upsert(
     key: str,
     set_clause: Callable[[Any], SetClause],
     cache_as: Hashable | None = None,
-) -> None:
+    returning: Sequence[ColumnElement[Any]] = (),
+) -> Sequence[Row[Any]]:
+    """Insert or update ``rows`` by ``key``; what ``returning`` names of each row after."""
     dialect = connection.dialect.name
     if dialect == "postgresql" and cache_as is not None:
-        _execute_unnested(
+        result = _execute_unnested(
             connection,
             table,
             rows,
-            lambda insert: insert.on_conflict_do_update(
-                index_elements=[key], set_=dict(set_clause(insert.excluded))
+            lambda insert: _returning(
+                insert.on_conflict_do_update(
+                    index_elements=[key], set_=dict(set_clause(insert.excluded))
+                ),
+                returning,
             ),
         )
-        return
+        return result.all() if returning else ()
     statement = _statements.get((dialect, table.name, cache_as)) if cache_as is not None else None
     if statement is None:
-        statement = _upsert_statement(dialect, table, key, set_clause)
+        statement = _returning(_upsert_statement(dialect, table, key, set_clause), returning)
         if cache_as is not None:
             _statements[(dialect, table.name, cache_as)] = statement
-    connection.execute(statement, rows)
+    result = connection.execute(statement, rows)
+    return result.all() if returning else ()
+
+
+def _returning(statement: Any, columns: Sequence[ColumnElement[Any]]) -> Any:
+    return statement.returning(*columns) if columns else statement
 
 
 # PostgreSQL: each recurring upsert is one statement per batch, whatever its row count. Its rows
@@ -383,7 +433,7 @@ def _execute_unnested(
     table: Table,
     rows: list[dict[str, Any]],
     on_conflict: Callable[[postgresql.Insert], Any],
-) -> None:
+) -> CursorResult[Any]:
     names = tuple(sorted(rows[0]))
     columns = {name: [row[name] for row in rows] for name in names}
     constant = frozenset(name for name, values in columns.items() if _one_value(values))
@@ -400,7 +450,7 @@ def _execute_unnested(
         for name, values in columns.items()
         if name not in repeated
     }
-    connection.exec_driver_sql(sql, parameters)
+    return connection.exec_driver_sql(sql, parameters)
 
 
 def _repeats(
