@@ -255,6 +255,7 @@ class CeleryOps:
             config=self.config,
             settle=settle,
             relay_backlog=self._relay_backlog() if self.relaying else None,
+            recorder_health=lambda: self.recorder.health(),
             sender=ScheduleSender(
                 publish,
                 f"manual:{socket.gethostname()}:{os.getpid()}",

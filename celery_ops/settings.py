@@ -63,6 +63,13 @@ def positive(value: Any) -> float:
     return number
 
 
+def fraction(value: Any) -> float:
+    number = positive(value)
+    if number > 1:
+        raise ValueError(f"expected a fraction above 0 and at most 1 (e.g. 0.5), not {value!r}")
+    return number
+
+
 def non_negative(value: Any) -> float:
     number = _number(value)
     if number < 0:
@@ -136,6 +143,7 @@ def _setting(default: Any, parse: Callable[[Any], Any], doc: str, env: str | Non
 
 DATABASE_URL_ENV = "CELERY_OPS_DATABASE_URL"
 SECRET_KEY_ENV = "CELERY_OPS_SECRET_KEY"
+METRICS_TOKEN_ENV = "CELERY_OPS_METRICS_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,41 @@ class OpsConfig:
         duration,
         "How long `celery -A proj ops retention` keeps the per-minute metric rollups; hourly "
         "ones are kept a year and daily ones five years (docs/metrics.md).",
+    )
+    metrics_token: str | None = _setting(
+        None,
+        optional_text,
+        "Bearer token a monitor sends to read `GET /metrics` and `GET /api/health` without a "
+        "dashboard user (`Authorization: Bearer <token>`). Without it, both need a signed-in "
+        "dashboard user: neither is ever open.",
+        env=METRICS_TOKEN_ENV,
+    )
+    health_queue_latency: float = _setting(
+        "5m",
+        duration,
+        "A queue whose oldest waiting execution has waited longer than this fails the health "
+        "check (and raises a `queue_latency` alert without a threshold of its own).",
+    )
+    health_failure_rate: float = _setting(
+        0.5,
+        fraction,
+        "A task whose executions failed (FAILURE or LOST) at this rate or more over the last "
+        "`ops_health_window` fails the health check (at least 10 of them must have ended).",
+    )
+    health_window: float = _setting(
+        "15m", duration, "The recent period the failure-rate check and alert look at."
+    )
+    stuck_factor: float = _setting(
+        10.0,
+        positive,
+        "An execution running longer than this many times its task's p95 runtime (of the last "
+        "7 days) is stuck, as is one past its time limit.",
+    )
+    stuck_minimum: float = _setting(
+        "1m",
+        duration,
+        "An execution is never called stuck before it has run this long (so a task of a few "
+        "milliseconds is not stuck after a second).",
     )
     create_schema: bool = _setting(
         True,

@@ -21,6 +21,7 @@ from celery_ops.dashboard.api import api, status_of
 from celery_ops.dashboard.api import error as api_error
 from celery_ops.dashboard.assets import assets
 from celery_ops.dashboard.encoding import StandardJSONProvider
+from celery_ops.dashboard.monitoring import monitoring
 from celery_ops.dashboard.pages import HomeView, add_views
 from celery_ops.dashboard.protection import protect
 from celery_ops.extension import CeleryOps, init_app
@@ -67,6 +68,7 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
     CSRFProtect(app).exempt(api)
     auth.install(app)
     app.register_blueprint(api)
+    app.register_blueprint(monitoring)
     admin = Admin(
         app,
         name="celery-ops",

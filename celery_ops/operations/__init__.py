@@ -21,6 +21,7 @@ from celery_ops.operations.accounts import AccountError, AccountOperations
 from celery_ops.operations.actors import ADMIN, OPERATOR, ROLES, VIEWER, Actor
 from celery_ops.operations.auditlog import AuditLog
 from celery_ops.operations.executions import ExecutionOperations
+from celery_ops.operations.health import HealthOperations
 from celery_ops.operations.maintenance import MaintenanceOperations
 from celery_ops.operations.metrics import MetricOperations
 from celery_ops.operations.queues import QueueOperations
@@ -60,6 +61,10 @@ class Operations:
     @property
     def tasks(self) -> TaskOperations:
         return TaskOperations(self.services, self.actor)
+
+    @property
+    def health(self) -> HealthOperations:
+        return HealthOperations(self.services, self.actor)
 
     @property
     def metrics(self) -> MetricOperations:

@@ -72,6 +72,13 @@ class AccountOperations(OperationGroup):
 
     # Signing in (anyone)
 
+    def monitor(self, token: str) -> Actor | None:
+        """The monitor's actor when ``token`` is ``ops_metrics_token`` (never without one)."""
+        expected = self._services.config.metrics_token
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            return None
+        return Actor.monitor(self.actor.remote_addr)
+
     def authenticate(self, username: str, password: str, via: str = "form") -> User | None:
         """The user, if the password is right; None otherwise (audited as denied).
 

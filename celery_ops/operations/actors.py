@@ -61,6 +61,11 @@ class Actor:
         return cls(f"python:{_local_user()}", ADMIN)
 
     @classmethod
+    def monitor(cls, remote_addr: str | None = None) -> Actor:
+        """A monitor holding ``ops_metrics_token``: it reads metrics and health, nothing more."""
+        return cls("monitor:token", VIEWER, remote_addr)
+
+    @classmethod
     def system(cls, component: str) -> Actor:
         """Work celery-ops starts by itself."""
         return cls(f"system:{component}", ADMIN)

@@ -12,17 +12,21 @@ from celery_ops.core.durations import format_duration
 from celery_ops.core.errors import InvalidInput, Unavailable
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import AuditEntry
+from celery_ops.core.rollups import DAY, HOUR, MINUTE
 from celery_ops.operations import bulk
 from celery_ops.operations.actors import ADMIN, OPERATOR, VIEWER
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import ProgressReport
-from celery_ops.operations.metrics import MetricOperations
 from celery_ops.operations.services import OperationGroup
 from celery_ops.recording.ingest import WORKER_LEASE
 from celery_ops.recording.relay import StreamUnavailable
 from celery_ops.recording.spill import SpillDirectory
 from celery_ops.store import ReapResult
 from celery_ops.store.schema import head_revision
+
+#: How long hourly and daily rollups are kept (minute ones: ``ops_metrics_retention``).
+HOURLY_KEPT = 366 * 86_400.0
+DAILY_KEPT = 5 * 366 * 86_400.0
 
 
 @dataclass
@@ -158,7 +162,7 @@ class MaintenanceOperations(OperationGroup):
             _check_chunk_size(chunk_size)
             cutoff = now - timedelta(seconds=config.beat_run_history)
             report.schedule_runs = self._services.store.schedules.delete_runs_before(cutoff)
-            report.rollups = MetricOperations(self._services, self.actor).forget_old()
+            report.rollups = self._forget_rollups(now)
             if progress is not None:
                 store = self._services.store
                 progress.expect(sum(store.count_executions(w, None) for w in wheres.values()))
@@ -171,6 +175,13 @@ class MaintenanceOperations(OperationGroup):
                 rollups=report.rollups,
             )
             return report
+
+    def _forget_rollups(self, now: datetime) -> int:
+        """Minute rollups past ``ops_metrics_retention``, hourly ones past a year and daily
+        ones past five years."""
+        kept = {MINUTE: self._services.config.metrics_retention, HOUR: HOURLY_KEPT, DAY: DAILY_KEPT}
+        cutoffs = {grain: now - timedelta(seconds=age) for grain, age in kept.items()}
+        return self._services.store.metrics.forget_before(cutoffs)
 
     def reap_lost_work(self) -> ReapResult:
         """Mark offline the workers silent past ``ops_worker_timeout`` and LOST what they

@@ -14,6 +14,7 @@ from celery_ops.operations.audit import Audited, AuditTrail
 from celery_ops.operations.broker import CeleryBroker
 from celery_ops.operations.control import WorkerControl
 from celery_ops.operations.jobs import JobRunner
+from celery_ops.recording.recorder import RecorderHealth
 from celery_ops.recording.streams import StreamBacklog
 from celery_ops.scheduling.sending import ScheduleSender
 from celery_ops.settings import OpsConfig
@@ -38,6 +39,8 @@ class Services:
     sender: ScheduleSender
     #: In relay mode, how far the ingesters are behind (raises StreamUnavailable); else None.
     relay_backlog: Callable[[], StreamBacklog] | None = None
+    #: This process's recorder, as its metrics show it.
+    recorder_health: Callable[[], RecorderHealth] | None = None
 
 
 class OperationGroup:

@@ -43,6 +43,19 @@ class RecorderStats:
     dropped: int = 0
     failed_writes: int = 0
     flush_seconds: float = 0.0
+    #: When the last write succeeded (Unix time; None: nothing written yet).
+    last_write_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RecorderHealth:
+    """One process's recorder as its metrics show it."""
+
+    buffered: int
+    dropped: int
+    #: Age of the oldest event waiting to be written, seconds (0: none waits).
+    flush_lag_seconds: float
+    last_write_at: float | None
 
 
 @dataclass
@@ -128,6 +141,18 @@ class ExecutionRecorder:
             thread = threading.Thread(target=self._run, name="celery-ops-flusher", daemon=True)
             self._thread = thread
             thread.start()
+
+    def health(self) -> RecorderHealth:
+        """What is buffered, dropped and how late, for /metrics and the health checks."""
+        buffer = self._buffer
+        oldest = getattr(buffer[0], "at", None) if buffer else None
+        lag = max(0.0, time.time() - oldest) if isinstance(oldest, float) else 0.0
+        return RecorderHealth(
+            buffered=len(buffer) + self._in_flight,
+            dropped=self.stats.dropped,
+            flush_lag_seconds=lag,
+            last_write_at=self.stats.last_write_at,
+        )
 
     @property
     def healthy(self) -> bool:
@@ -234,6 +259,7 @@ class ExecutionRecorder:
             self._in_flight = 0
             self.stats.written += len(taken)
             self.stats.batches += 1
+            self.stats.last_write_at = time.time()
             self.stats.flush_seconds += time.perf_counter() - started
             if self._failing_since is not None:
                 logger.warning(

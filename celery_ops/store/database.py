@@ -159,6 +159,11 @@ class Store:
         with translated(), self.engine.connect() as connection:
             return queries.count_executions(connection, where, cap)
 
+    def longest_running(self, limit: int = 500) -> list[Execution]:
+        """The executions STARTED longest ago, ``limit`` at most."""
+        with translated(), self.engine.connect() as connection:
+            return queries.longest_running(connection, limit)
+
     def failure_groups(
         self, since: datetime, limit: int = 100, sample: int = 50_000
     ) -> list[FailureGroup]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 
 from celery_ops.core.filters import ExecutionFilter
+from celery_ops.core.lifecycle import STARTED
 from celery_ops.core.records import (
     Execution,
     FailureGroup,
@@ -240,6 +241,19 @@ def recent_counts(
         for row in connection.execute(query):
             counts.setdefault(str(row[0]), {})[str(row[1])] = int(row[2])
     return counts
+
+
+def longest_running(connection: Connection, limit: int) -> list[Execution]:
+    """The STARTED executions that started longest ago (along the (status, status_at) index:
+    a STARTED row's status_at is its start)."""
+    column = executions.c
+    query = (
+        select(*execution_record)
+        .where(column.status == STARTED)
+        .order_by(column.status_at)
+        .limit(limit)
+    )
+    return [Execution(**row._mapping) for row in connection.execute(query)]
 
 
 def list_definitions(connection: Connection) -> list[TaskDefinition]:

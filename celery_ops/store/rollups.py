@@ -21,15 +21,16 @@ from sqlalchemy import (
     delete,
     func,
     literal_column,
+    or_,
     select,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from celery_ops.core.clock import to_storage
-from celery_ops.core.rollups import GRAINS, CountedRow, RollupDeltas
+from celery_ops.core.rollups import COUNTED_STATES, GRAINS, CountedRow, RollupDeltas
 from celery_ops.store.errors import translated
 from celery_ops.store.models import executions, rollups
+from celery_ops.store.upserts import SetClause, upsert
 
 _t = executions.c
 
@@ -55,6 +56,19 @@ RETURNED = (
     _t.had_task_name,
     _t.had_queue,
 )
+
+
+def may_count(t: Any) -> ColumnElement[bool]:
+    """The written rows that count in the rollups, or did before the write: the others
+    (sent, received: most writes) change nothing there."""
+    # Constants inlined: the PostgreSQL statement is kept as text without bound constants.
+    counted: list[ColumnElement[str]] = [literal_column(f"'{state}'") for state in COUNTED_STATES]
+    return or_(
+        t.status.in_(counted),
+        t.was_status.in_(counted),
+        t.wait_time_ms.is_not(None),
+        t.was_wait_time_ms.is_not(None),
+    )
 
 
 def remembered(t: Any) -> list[tuple[str, Any]]:
@@ -97,7 +111,8 @@ def fold_returned(returned: Iterable[Sequence[Any]], deltas: RollupDeltas) -> No
     for row in returned:
         after = counted_row(row)
         was_status = row[7]
-        if not was_status:  # inserted, or counted as nothing until now
+        # Inserted, counted as nothing until now, or in a state that counted nothing.
+        if not was_status or (was_status not in _COUNTED and row[11] is None):
             deltas.change(None, after)
             continue
         before = CountedRow(
@@ -112,36 +127,21 @@ def fold_returned(returned: Iterable[Sequence[Any]], deltas: RollupDeltas) -> No
         deltas.change(before, after)
 
 
+_COUNTED = frozenset(COUNTED_STATES)
+_ROLLUP_KEY = ("grain", "at", "task_name", "queue", "measure", "bucket")
+
+
 def apply(connection: Connection, deltas: RollupDeltas) -> None:
     """Add ``deltas`` to the rollups, every grain in one statement."""
     changes = deltas.rows()
     if not changes:
         return
     rows = [{**key._asdict(), "count": count} for key, count in changes]
-    connection.execute(_add_statement(connection.dialect.name), rows)
+    upsert(connection, rollups, rows, _ROLLUP_KEY, _added, cache_as="add")
 
 
-_statements: dict[str, Any] = {}
-
-
-def _add_statement(dialect: str) -> Any:
-    statement = _statements.get(dialect)
-    if statement is not None:
-        return statement
-    if dialect in ("mysql", "mariadb"):
-        my_insert = mysql.insert(rollups)
-        statement = my_insert.on_duplicate_key_update(
-            count=rollups.c["count"] + my_insert.inserted["count"]
-        )
-    else:
-        module = postgresql if dialect == "postgresql" else sqlite
-        insert = module.insert(rollups)
-        statement = insert.on_conflict_do_update(
-            index_elements=list(rollups.primary_key.columns),
-            set_={"count": rollups.c["count"] + insert.excluded["count"]},
-        )
-    _statements[dialect] = statement
-    return statement
+def _added(new: Any) -> SetClause:
+    return [("count", rollups.c["count"] + new["count"])]
 
 
 class BackfillChunk(NamedTuple):
@@ -241,6 +241,13 @@ class MetricsStore:
         with translated(), self.engine.connect() as connection:
             return read(connection, grain, since, until, task_name, queue)
 
+    def totals(
+        self, grain: int, since: datetime, until: datetime, measures: Sequence[str]
+    ) -> dict[tuple[str, str, str, int], int]:
+        """(task name, queue, measure, bucket) -> count at ``grain`` in [since, until)."""
+        with translated(), self.engine.connect() as connection:
+            return totals(connection, grain, since, until, measures)
+
     def backfill(self, after_id: int = 0, chunk_size: int = 5000) -> BackfillChunk:
         """Count one chunk of executions stored before rollups existed (see :func:`backfill`)."""
         with translated(), self.engine.begin() as connection:
@@ -250,3 +257,29 @@ class MetricsStore:
         """Delete each grain's rollups older than its cut-off."""
         with translated(), self.engine.begin() as connection:
             return forget_before(connection, cutoffs)
+
+
+def totals(
+    connection: Connection,
+    grain: int,
+    since: datetime,
+    until: datetime,
+    measures: Sequence[str],
+) -> dict[tuple[str, str, str, int], int]:
+    """(task name, queue, measure, bucket) -> count summed over [since, until)."""
+    r = rollups.c
+    query = (
+        select(r.task_name, r.queue, r.measure, r.bucket, func.sum(r["count"]))
+        .where(
+            r.grain == grain,
+            r.at >= to_storage(since),
+            r.at < to_storage(until),
+            r.measure.in_(list(measures)),
+        )
+        .group_by(r.task_name, r.queue, r.measure, r.bucket)
+    )
+    found: dict[tuple[str, str, str, int], int] = {}
+    for row in connection.execute(query):
+        task, queue, measure, bucket, count = cast(tuple[str, str, str, int, int], row)
+        found[(task, queue, measure, int(bucket))] = int(count)
+    return found

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
-    CursorResult,
-    Dialect,
-    Row,
-    Table,
     and_,
-    bindparam,
     case,
-    cast,
     delete,
     func,
     literal_column,
@@ -27,7 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.dialects import mysql, sqlite
 
 from celery_ops.core.clock import to_storage
 from celery_ops.core.lifecycle import (
@@ -41,11 +34,11 @@ from celery_ops.core.lifecycle import (
 )
 from celery_ops.core.rollups import RollupDeltas
 from celery_ops.store import rollups as rollup_rows
+from celery_ops.store import upserts
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.models import definitions, executions, search_text, workers
 from celery_ops.store.models import execution_events as timeline
-
-SetClause = list[tuple[str, Any]]
+from celery_ops.store.upserts import SetClause
 
 
 def upsert_executions(
@@ -65,7 +58,7 @@ def upsert_executions(
         groups.setdefault(frozenset(row), []).append(row)
     for columns, rows in groups.items():
         set_clause = functools.partial(_execution_set_clause, columns=columns)
-        returned = _upsert(
+        returned = upserts.upsert(
             connection,
             executions,
             rows,
@@ -73,6 +66,7 @@ def upsert_executions(
             set_clause,
             cache_as=columns,
             returning=rollup_rows.RETURNED,
+            returned_where=rollup_rows.may_count,
         )
         rollup_rows.fold_returned(returned, deltas)
     return sum(len(rows) for rows in groups.values())
@@ -97,7 +91,7 @@ def index_search(connection: Connection, patches: Iterable[ExecutionPatch]) -> N
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        _execute_unnested(
+        upserts.execute_unnested(
             connection, search_text, rows, lambda insert: insert.on_conflict_do_nothing()
         )
     else:
@@ -193,7 +187,7 @@ def upsert_worker(
         ]
         return clause
 
-    _upsert(connection, workers, [row], "hostname", set_clause)
+    upserts.upsert(connection, workers, [row], "hostname", set_clause)
 
 
 def delete_offline_worker(connection: Connection, hostname: str) -> bool:
@@ -291,7 +285,7 @@ def upsert_definitions(
         row["last_seen"] = at
         row["first_seen"] = existing.first_seen if existing and existing.first_seen else at
         # An upsert, not an UPDATE of a row read above: another worker may insert it meanwhile.
-        _upsert(connection, definitions, [row], "name", _replace_all(row))
+        upserts.upsert(connection, definitions, [row], "name", _replace_all(row))
 
 
 def _replace_all(row: dict[str, Any]) -> Callable[[Any], SetClause]:
@@ -370,190 +364,3 @@ def _execution_set_clause(new: Any, columns: frozenset[str]) -> SetClause:
     clause.append(("status_at", case((applies, new.status_at), else_=t.status_at)))
     clause.append(("progress", case((applies, new.progress), else_=t.progress)))
     return clause
-
-
-def _upsert(
-    connection: Connection,
-    table: Table,
-    rows: list[dict[str, Any]],
-    key: str,
-    set_clause: Callable[[Any], SetClause],
-    cache_as: Hashable | None = None,
-    returning: Sequence[ColumnElement[Any]] = (),
-) -> Sequence[Row[Any]]:
-    """Insert or update ``rows`` by ``key``; what ``returning`` names of each row after."""
-    dialect = connection.dialect.name
-    if dialect == "postgresql" and cache_as is not None:
-        result = _execute_unnested(
-            connection,
-            table,
-            rows,
-            lambda insert: _returning(
-                insert.on_conflict_do_update(
-                    index_elements=[key], set_=dict(set_clause(insert.excluded))
-                ),
-                returning,
-            ),
-        )
-        return result.all() if returning else ()
-    statement = _statements.get((dialect, table.name, cache_as)) if cache_as is not None else None
-    if statement is None:
-        statement = _returning(_upsert_statement(dialect, table, key, set_clause), returning)
-        if cache_as is not None:
-            _statements[(dialect, table.name, cache_as)] = statement
-    result = connection.execute(statement, rows)
-    return result.all() if returning else ()
-
-
-def _returning(statement: Any, columns: Sequence[ColumnElement[Any]]) -> Any:
-    return statement.returning(*columns) if columns else statement
-
-
-# PostgreSQL: each recurring upsert is one statement per batch, whatever its row count. Its rows
-# travel as one binary array per column and unnest() back into rows on the server, which then
-# plans and executes one INSERT ... ON CONFLICT instead of one per row (half the server's CPU
-# per task), and psycopg dumps a list per column instead of a parameter set per row.
-# psycopg dumps an array element by element in Python, about a microsecond each, so a batch
-# sends each distinct list of values once:
-# - a column with one value in the whole batch (the status, the worker, the process, a task
-#   name) travels as a scalar;
-# - a column whose values repeat another column's, row for row (a published task's status_at
-#   is its published_at, a root task's root_id its task_id, a finished one's status_at its
-#   completed_at), reads that column's array.
-# The statement of a table depends only on the columns its rows carry and on how each travels
-# (each table has one conflict rule), so it is cached by those. Compiling one costs
-# milliseconds and a process meets several such shapes, so each is derived as text from the
-# statement of its columns, compiled once.
-_UnnestedShape = tuple[str, tuple[str, ...], frozenset[str], tuple[tuple[str, str], ...]]
-_unnested_sql: dict[_UnnestedShape, str] = {}
-
-
-def _execute_unnested(
-    connection: Connection,
-    table: Table,
-    rows: list[dict[str, Any]],
-    on_conflict: Callable[[postgresql.Insert], Any],
-) -> CursorResult[Any]:
-    names = tuple(sorted(rows[0]))
-    columns = {name: [row[name] for row in rows] for name in names}
-    constant = frozenset(name for name, values in columns.items() if _one_value(values))
-    repeats = _repeats(columns, constant)
-    shape = (table.name, names, constant, repeats)
-    sql = _unnested_sql.get(shape)
-    if sql is None:
-        sql = _unnested_sql[shape] = _unnested_statement(
-            connection.dialect, table, shape, on_conflict
-        )
-    repeated = {name for name, _ in repeats}
-    parameters = {
-        name: values[0] if name in constant else values
-        for name, values in columns.items()
-        if name not in repeated
-    }
-    return connection.exec_driver_sql(sql, parameters)
-
-
-def _repeats(
-    columns: dict[str, list[Any]], constant: frozenset[str]
-) -> tuple[tuple[str, str], ...]:
-    """(column, earlier column) pairs whose values are the same, row for row."""
-    sent: list[str] = []
-    repeats: list[tuple[str, str]] = []
-    for name, values in columns.items():
-        if name in constant:
-            continue
-        for other in sent:
-            other_values = columns[other]
-            # 1 == 1.0 == True: equal lists of different types would not dump the same.
-            if type(other_values[0]) is type(values[0]) and other_values == values:
-                repeats.append((name, other))
-                break
-        else:
-            sent.append(name)
-    return tuple(repeats)
-
-
-def _unnested_statement(
-    dialect: Dialect,
-    table: Table,
-    shape: _UnnestedShape,
-    on_conflict: Callable[[postgresql.Insert], Any],
-) -> str:
-    table_name, names, constant, repeats = shape
-    every_row_shape: _UnnestedShape = (table_name, names, frozenset(), ())
-    every_row = _unnested_sql.get(every_row_shape)
-    if every_row is None:
-        every_row = _compile_unnested(dialect, table, names, {}, on_conflict)
-        _unnested_sql[every_row_shape] = every_row
-    sources: dict[str, ColumnElement[Any]] = {name: _scalar(table, name) for name in constant}
-    sources.update((name, _unnested(table, name, other)) for name, other in repeats)
-    sql = every_row
-    for name, source in sources.items():
-        array, replacement = (
-            _bound_in_binary(str(expression.compile(dialect=dialect)), names)
-            for expression in (_unnested(table, name), source)
-        )
-        if sql.count(array) != 1:  # not rendered as expected: compile this one in full
-            return _compile_unnested(dialect, table, names, sources, on_conflict)
-        sql = sql.replace(array, replacement)
-    return sql
-
-
-def _compile_unnested(
-    dialect: Dialect,
-    table: Table,
-    names: tuple[str, ...],
-    sources: dict[str, ColumnElement[Any]],
-    on_conflict: Callable[[postgresql.Insert], Any],
-) -> str:
-    source = select(*(sources.get(name, _unnested(table, name)).label(name) for name in names))
-    statement = on_conflict(postgresql.insert(table).from_select(names, source))
-    return _bound_in_binary(str(statement.compile(dialect=dialect)), names)
-
-
-def _bound_in_binary(sql: str, names: Iterable[str]) -> str:
-    # %(name)b: psycopg sends the values in binary, without quoting every array element.
-    for name in names:
-        sql = sql.replace(f"%({name})s", f"%({name})b")
-    return sql
-
-
-def _unnested(table: Table, name: str, values_of: str | None = None) -> ColumnElement[Any]:
-    """Column ``name`` from an array of values; ``values_of`` names another column's array."""
-    array: BindParameter[Any] = bindparam(values_of or name)
-    return func.unnest(cast(array, postgresql.ARRAY(table.c[name].type)))
-
-
-def _scalar(table: Table, name: str) -> ColumnElement[Any]:
-    return cast(bindparam(name), table.c[name].type)
-
-
-def _one_value(values: list[Any]) -> bool:
-    # count() compares in C; every value of a column has one type (batching makes sure).
-    return values.count(values[0]) == len(values)
-
-
-# Building the statement is pure Python work (the execution upsert has up to some thirty CASE
-# expressions): statements that recur on every flush are built once.
-_statements: dict[tuple[str, str, Hashable], Any] = {}
-
-
-def _upsert_statement(
-    dialect: str, table: Table, key: str, set_clause: Callable[[Any], SetClause]
-) -> Any:
-    if dialect in ("mysql", "mariadb"):
-        my_stmt = mysql.insert(table)
-        return my_stmt.on_duplicate_key_update(set_clause(my_stmt.inserted))
-    if dialect == "postgresql":
-        pg_stmt = postgresql.insert(table)
-        return pg_stmt.on_conflict_do_update(
-            index_elements=[key], set_=dict(set_clause(pg_stmt.excluded))
-        )
-    if dialect == "sqlite":
-        lite_stmt = sqlite.insert(table)
-        return lite_stmt.on_conflict_do_update(
-            index_elements=[key], set_=dict(set_clause(lite_stmt.excluded))
-        )
-    raise NotImplementedError(
-        f"celery-ops supports SQLite, PostgreSQL and MariaDB/MySQL, not {dialect}"
-    )

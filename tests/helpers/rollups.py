@@ -10,7 +10,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from celery_ops.core.clock import to_storage
-from celery_ops.core.rollups import COUNTED_STATES, DAY, RELATIVE_ERROR, RUNTIME, WAIT, percentile
+from celery_ops.core.rollups import (
+    COUNTED_STATES,
+    DAY,
+    GRAINS,
+    MINUTE,
+    RELATIVE_ERROR,
+    RUNTIME,
+    WAIT,
+    percentile,
+)
 from celery_ops.store import Store
 from celery_ops.store.models import executions, rollups
 
@@ -109,3 +118,12 @@ def percentile_errors(store: Store, facts: Truth) -> list[str]:
                 if abs(estimate - exact) > RELATIVE_ERROR * exact + 1e-6:
                     wrong.append(f"{measure} {task} p{fraction * 100:g}: {estimate} vs {exact}")
     return wrong
+
+
+def assert_rollups_match(store: Store) -> None:
+    """Every grain's counts equal the table's, and every percentile is within the error."""
+    facts = truth(store)
+    for grain in GRAINS:
+        expected = facts.counts if grain == MINUTE else coarsen(facts.counts, grain)
+        assert rolled_counts(store, grain) == +expected, f"grain {grain}"
+    assert percentile_errors(store, facts) == []

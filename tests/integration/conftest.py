@@ -42,6 +42,8 @@ celery_ops.init_app(
     reaper_interval=0.5,
     worker_timeout=float(os.environ.get("OPS_WORKER_TIMEOUT", "3")),
     beat_claim_timeout=float(os.environ.get("OPS_CLAIM_TIMEOUT", "30")),
+    stuck_minimum=float(os.environ.get("OPS_STUCK_MINIMUM", "60")),
+    metrics_token=os.environ.get("OPS_METRICS_TOKEN"),
 )
 
 
@@ -84,6 +86,19 @@ def ignores():
 @app.task(bind=True)
 def doubles_by_replacing_itself(self, x):
     raise self.replace(add.si(x, x))
+
+
+@app.task(soft_time_limit=1)
+def outlives_soft_limit(seconds):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            time.sleep(max(0.0, deadline - time.time()))
+        except SoftTimeLimitExceeded:
+            pass  # caught, and it keeps going: stuck past its time limit
+    return seconds
 
 
 @app.task(acks_late=True, reject_on_worker_lost=True)

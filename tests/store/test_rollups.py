@@ -6,12 +6,12 @@ import random
 from datetime import datetime
 
 import pytest
-from helpers.rollups import coarsen, percentile_errors, rolled_counts, truth
+from helpers.rollups import assert_rollups_match, rolled_counts
 from sqlalchemy import update
 
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.lifecycle import FAILURE, LOST, REVOKED, SUCCESS
-from celery_ops.core.rollups import DAY, GRAINS, HOUR, MINUTE
+from celery_ops.core.rollups import DAY, HOUR, MINUTE
 from celery_ops.recording.events import ExecutionEvent
 from celery_ops.recording.folding import fold_events
 from celery_ops.store import Store
@@ -73,14 +73,6 @@ def write_shuffled(store: Store, rng: random.Random, events: list[ExecutionEvent
         size = rng.randint(1, 200)
         batch, order = order[:size], order[size:]
         store.write(fold_events(batch, 65_536, True))
-
-
-def assert_rollups_match(store: Store) -> None:
-    facts = truth(store)
-    for grain in GRAINS:
-        expected = facts.counts if grain == MINUTE else coarsen(facts.counts, grain)
-        assert rolled_counts(store, grain) == +expected, f"grain {grain}"
-    assert percentile_errors(store, facts) == []
 
 
 def workload(store: Store, seed: int, tasks: int = 600) -> list[str]:
