@@ -44,6 +44,9 @@ JOB_INLINE_SECONDS = 1.0
 
 #: The lost-work reaper, in the audit log.
 REAPER = Actor.system("reaper")
+MONITOR = Actor.system("monitor")
+#: Seconds between two samples of the queues (one a minute is kept, whoever takes it).
+SAMPLE_INTERVAL = 60.0
 
 
 class CeleryOps:
@@ -63,6 +66,7 @@ class CeleryOps:
         self._received_handoff: ReceivedHandoff | None = None
         self._services: Services | None = None
         self._reaper_started = False
+        self._monitoring_started = False
         self._ingester_stop: threading.Event | None = None
         self._lock = threading.RLock()
         #: The worker node name, in a worker's processes.
@@ -216,6 +220,19 @@ class CeleryOps:
             return  # in relay mode the ingester holding the lease reaps (start_ingester)
         self._reaper_started = True
         self.recorder.add_periodic(self.config.reaper_interval, self.reap_lost_work)
+
+    def start_monitoring(self) -> None:
+        """Sample the queues once a minute in this process (beat and the dashboard do, each
+        able to do it alone: the first sample of a minute is kept), on the recorder's thread."""
+        if self._monitoring_started:
+            return
+        self._monitoring_started = True
+        self.recorder.add_periodic(SAMPLE_INTERVAL, self.sample_queues)
+
+    def sample_queues(self) -> None:
+        if self._recorder is not None and not self._recorder.healthy:
+            return  # the store is unreachable: the recorder already says so
+        self.operations(MONITOR).metrics.sample_queues()
 
     def reap_lost_work(self) -> None:
         # While this process cannot write, its own heartbeats are stale too: judge no one.

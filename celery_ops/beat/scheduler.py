@@ -83,6 +83,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
         for problem in report.problems:
             logger.error("celery-ops: %s", problem)
         self.ops.start_reaper()
+        self.ops.start_monitoring()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Send what is due; return how long beat may sleep before the next look."""

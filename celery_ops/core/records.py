@@ -115,6 +115,17 @@ class QueuePause:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSample:
+    """A queue as sampled once a minute (by beat or a dashboard): its depth in the broker and
+    how long its oldest waiting execution had waited, seconds (None: unknown, or none)."""
+
+    queue: str
+    at: datetime
+    depth: int | None
+    latency_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class TaskDefinition:
     """A task name registered on at least one worker, with its defaults."""
 

@@ -78,6 +78,7 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
     add_views(admin)
     _announce_first_admin(ops)
     ops.start_reaper()
+    ops.start_monitoring()
     return app
 
 

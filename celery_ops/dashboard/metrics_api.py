@@ -16,3 +16,11 @@ def metric_series() -> Response:
     # task, queue, since, until, step; the door refuses any other parameter.
     points = door().metrics.series(request.args.to_dict())
     return jsonify({"series": [point.as_dict() for point in points]})
+
+
+@api.get("/queues/<path:name>/history")
+@signed_in
+def queue_history(name: str) -> Response:
+    # since, until, step; the door refuses any other parameter.
+    points = door().metrics.queue_history(name, request.args.to_dict())
+    return jsonify({"series": [point.as_dict() for point in points]})

@@ -19,6 +19,19 @@ def _percentiles(what: str) -> dict[str, Any]:
 
 def metrics_schemas() -> dict[str, Any]:
     return {
+        "QueuePoint": {
+            "type": "object",
+            "description": "A queue over one step, from its samples (null: no sample)",
+            "required": ["at", "depth", "latency_seconds"],
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "depth": {"type": ["integer", "null"], "description": "Messages waiting"},
+                "latency_seconds": {
+                    "type": ["number", "null"],
+                    "description": "How long the oldest waiting execution had waited",
+                },
+            },
+        },
         "MetricPoint": {
             "type": "object",
             "description": "One step of a series, from the rollups",
@@ -60,7 +73,29 @@ def metrics_paths() -> dict[str, Any]:
         "required": ["series"],
         "properties": {"series": {"type": "array", "items": ref("MetricPoint")}},
     }
+    queue_series = {
+        "type": "object",
+        "required": ["series"],
+        "properties": {"series": {"type": "array", "items": ref("QueuePoint")}},
+    }
+    period = [
+        _query("since", "Start, ISO 8601 (default: 60 steps, or an hour, ago)"),
+        _query("until", "End, ISO 8601 (default: now)"),
+        _query("step", "One point per step, whole minutes: 1m, 1h, 1d", default="1m"),
+    ]
     return {
+        "/api/queues/{name}/history": {
+            "get": {
+                "operationId": "getQueueHistory",
+                "summary": "A queue's depth and latency per step, from its samples taken once "
+                "a minute (the largest of the step)",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    *period,
+                ],
+                "responses": {"200": json_content(queue_series, "The series"), **errors(403)},
+            }
+        },
         "/api/metrics": {
             "get": {
                 "operationId": "getMetrics",
@@ -69,9 +104,7 @@ def metrics_paths() -> dict[str, Any]:
                 "parameters": [
                     _query("task", "Only this task name"),
                     _query("queue", "Only this queue"),
-                    _query("since", "Start, ISO 8601 (default: 60 steps, or an hour, ago)"),
-                    _query("until", "End, ISO 8601 (default: now)"),
-                    _query("step", "One point per step, whole minutes: 1m, 1h, 1d", default="1m"),
+                    *period,
                 ],
                 "responses": {"200": json_content(series, "The series"), **errors(403)},
             }

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery_ops.core.clock import as_utc, to_storage
+from celery_ops.core.clock import as_utc, from_storage, to_storage
 from celery_ops.core.errors import InvalidInput
 from celery_ops.core.filters import ExecutionFilter
-from celery_ops.core.records import WorkerRecord
+from celery_ops.core.records import QueueSample, WorkerRecord
 from celery_ops.core.rollups import (
-    COUNTED_STATES,
     DAY,
     HOUR,
     MEASURES,
@@ -62,6 +61,22 @@ class Snapshot:
     relay: RelayStatus | None
 
 
+@dataclass(frozen=True)
+class QueuePoint:
+    """A queue over one step: its largest sampled depth and latency (None: no sample)."""
+
+    at: datetime
+    depth: int | None
+    latency_seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "depth": self.depth,
+            "latency_seconds": self.latency_seconds,
+        }
+
+
 class MetricOperations(OperationGroup):
     def snapshot(self) -> Snapshot:
         """Everything /metrics exposes: counts and histograms from the daily rollups, each
@@ -101,6 +116,65 @@ class MetricOperations(OperationGroup):
         wanted = parse(MetricsRequest, request)
         step = wanted.step_seconds
         grain = grain_for(step)
+        start, end, points = self._period(wanted)
+        with store_errors():
+            rows = self._services.store.metrics.read(grain, start, end, wanted.task, wanted.queue)
+        return series(rows, start, points, step)
+
+    def queue_history(self, name: str, request: Mapping[str, Any]) -> list[QueuePoint]:
+        """``{"since", "until", "step"}`` -> a queue's depth and latency per step, from the
+        samples taken once a minute (kept ``ops_metrics_retention``)."""
+        self._require(VIEWER)
+        wanted = parse(MetricsRequest, {**request, "queue": name})
+        start, end, points = self._period(wanted)
+        step = wanted.step_seconds
+        with store_errors():
+            samples = self._services.store.metrics.queue_samples(name, start, end)
+        depths: list[int | None] = [None] * points
+        latencies: list[float | None] = [None] * points
+        for sample in samples:
+            index = int((to_storage(sample.at) - start).total_seconds() // step)
+            if not 0 <= index < points:
+                continue
+            if sample.depth is not None:
+                depths[index] = max(depths[index] or 0, sample.depth)
+            if sample.latency_seconds is not None:
+                latencies[index] = max(latencies[index] or 0.0, sample.latency_seconds)
+        return [
+            QueuePoint(
+                from_storage(start + timedelta(seconds=index * step)),
+                depths[index],
+                latencies[index],
+            )
+            for index in range(points)
+        ]
+
+    def sample_queues(self) -> int:
+        """Sample every known queue's depth and latency for this minute (the product does
+        this once a minute in beat and in the dashboard); how many samples were kept."""
+        self._require(VIEWER)
+        services = self._services
+        now = services.clock.now()
+        names = QueueOperations(services, self.actor).known()
+        found, _ = services.broker.backlogs(names)
+        samples = []
+        with store_errors():
+            for name in names:
+                oldest = services.store.queues.oldest_waiting(name, now)
+                backlog = found.get(name)
+                samples.append(
+                    QueueSample(
+                        name,
+                        now,
+                        backlog.messages if backlog is not None else None,
+                        (now - as_utc(oldest)).total_seconds() if oldest is not None else None,
+                    )
+                )
+            return services.store.metrics.add_queue_samples(samples)
+
+    def _period(self, wanted: MetricsRequest) -> tuple[datetime, datetime, int]:
+        """Start (on a step boundary), end and number of points of the period asked."""
+        step = wanted.step_seconds
         until = wanted.until or self._services.clock.now()
         since = wanted.since or until - timedelta(seconds=60 * step if step > MINUTE else HOUR)
         start = _floor(since, step)
@@ -112,14 +186,21 @@ class MetricOperations(OperationGroup):
                 f"{points} points of {wanted.step} asked: at most {MAX_POINTS}; "
                 "take a longer step or a shorter period"
             )
-        end = start + timedelta(seconds=points * step)
-        with store_errors():
-            rows = self._services.store.metrics.read(grain, start, end, wanted.task, wanted.queue)
-        return series(rows, start, points, step)
+        return start, start + timedelta(seconds=points * step), points
 
     def counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
-        """Executions that came to rest in [since, until), by final state: whole hours from
-        the hourly rollups, the ends from the minute ones."""
+        """Executions that came to rest in [since, until), by final state."""
+        return self.summary(since, until).counts
+
+    def summary(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+    ) -> MetricPoint:
+        """One point for all of [since, until): whole hours from the hourly rollups, the
+        minutes at either end from the minute ones."""
         self._require(VIEWER)
         start = to_storage(since).replace(second=0, microsecond=0)
         end = to_storage(until or self._services.clock.now())
@@ -130,17 +211,20 @@ class MetricOperations(OperationGroup):
         else:
             pieces = [(MINUTE, start, first_hour), (HOUR, first_hour, last_hour)]
             pieces.append((MINUTE, last_hour, end))
-        found = dict.fromkeys(COUNTED_STATES, 0)
+        rows: list[tuple[datetime, str, int, int]] = []
         with store_errors():
             for grain, piece_since, piece_until in pieces:
                 if piece_since >= piece_until:
                     continue
-                totals = self._services.store.metrics.totals(
-                    grain, piece_since, piece_until, COUNTED_STATES
+                found = self._services.store.metrics.totals(
+                    grain, piece_since, piece_until, MEASURES, task, queue
                 )
-                for (_task, _queue, state, _bucket), count in totals.items():
-                    found[state] += count
-        return found
+                rows.extend(
+                    (start, measure, bucket, count)
+                    for (_task, _queue, measure, bucket), count in found.items()
+                )
+        span = max((end - start).total_seconds(), 1.0)
+        return series(rows, start, 1, span)[0]
 
     def backfill(self, progress: ProgressReport | None = None) -> int:
         """Count in the rollups the executions stored before they existed; audited."""

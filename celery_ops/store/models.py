@@ -337,6 +337,18 @@ class QueuePause(Base):
     paused_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class QueueSampleRow(Base):
+    """A queue's depth and latency, once a minute (the first sampler of a minute writes it)."""
+
+    __tablename__ = "celery_ops_queue_samples"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    queue: Mapped[str] = mapped_column(NAME, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    depth: Mapped[int | None] = mapped_column(BigInteger)
+    latency_seconds: Mapped[float | None] = mapped_column(Float)
+
+
 class AuditEntry(Base):
     """Who did what, when, to which targets, and how it ended: one row per operation."""
 
@@ -414,6 +426,7 @@ relayed_batches = cast(Table, RelayedBatch.__table__)
 leases = cast(Table, Lease.__table__)
 queue_pauses = cast(Table, QueuePause.__table__)
 rollups = cast(Table, Rollup.__table__)
+queue_samples = cast(Table, QueueSampleRow.__table__)
 
 #: The rollups' bookkeeping on an execution row (celery_ops.store.rollups), not part of it.
 ROLLUP_BOOKKEEPING = frozenset(

@@ -25,11 +25,20 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from celery_ops.core.clock import to_storage
-from celery_ops.core.rollups import COUNTED_STATES, GRAINS, CountedRow, RollupDeltas
+from celery_ops.core.records import QueueSample
+from celery_ops.core.rollups import (
+    COUNTED_STATES,
+    GRAINS,
+    MINUTE,
+    CountedRow,
+    RollupDeltas,
+    floor_to,
+)
 from celery_ops.store.errors import translated
-from celery_ops.store.models import executions, rollups
+from celery_ops.store.models import executions, queue_samples, rollups
 from celery_ops.store.upserts import SetClause, upsert
 
 _t = executions.c
@@ -242,11 +251,17 @@ class MetricsStore:
             return read(connection, grain, since, until, task_name, queue)
 
     def totals(
-        self, grain: int, since: datetime, until: datetime, measures: Sequence[str]
+        self,
+        grain: int,
+        since: datetime,
+        until: datetime,
+        measures: Sequence[str],
+        task_name: str | None = None,
+        queue: str | None = None,
     ) -> dict[tuple[str, str, str, int], int]:
         """(task name, queue, measure, bucket) -> count at ``grain`` in [since, until)."""
         with translated(), self.engine.connect() as connection:
-            return totals(connection, grain, since, until, measures)
+            return totals(connection, grain, since, until, measures, task_name, queue)
 
     def backfill(self, after_id: int = 0, chunk_size: int = 5000) -> BackfillChunk:
         """Count one chunk of executions stored before rollups existed (see :func:`backfill`)."""
@@ -254,9 +269,47 @@ class MetricsStore:
             return backfill(connection, after_id, chunk_size)
 
     def forget_before(self, cutoffs: dict[int, datetime]) -> int:
-        """Delete each grain's rollups older than its cut-off."""
+        """Delete each grain's rollups older than its cut-off (queue samples: the minute's)."""
         with translated(), self.engine.begin() as connection:
-            return forget_before(connection, cutoffs)
+            removed = forget_before(connection, cutoffs)
+            if MINUTE in cutoffs:
+                old = queue_samples.c.at < to_storage(cutoffs[MINUTE])
+                removed += int(connection.execute(delete(queue_samples).where(old)).rowcount or 0)
+            return removed
+
+    def add_queue_samples(self, samples: Sequence[QueueSample]) -> int:
+        """Keep each sample unless its queue already has one for that minute; how many were
+        kept (several samplers may run: the first of each minute wins)."""
+        if not samples:
+            return 0
+        rows = [
+            {
+                "queue": sample.queue,
+                "at": floor_to(to_storage(sample.at), MINUTE),
+                "depth": sample.depth,
+                "latency_seconds": sample.latency_seconds,
+            }
+            for sample in samples
+        ]
+        with translated(), self.engine.begin() as connection:
+            dialect = connection.dialect.name
+            if dialect in ("mysql", "mariadb"):
+                statement: Any = mysql.insert(queue_samples).prefix_with("IGNORE")
+            else:
+                module = postgresql if dialect == "postgresql" else sqlite
+                statement = module.insert(queue_samples).on_conflict_do_nothing()
+            return int(connection.execute(statement, rows).rowcount or 0)
+
+    def queue_samples(self, queue: str, since: datetime, until: datetime) -> list[QueueSample]:
+        """The samples of ``queue`` in [since, until), oldest first."""
+        q = queue_samples.c
+        query = (
+            select(q.queue, q.at, q.depth, q.latency_seconds)
+            .where(q.queue == queue, q.at >= to_storage(since), q.at < to_storage(until))
+            .order_by(q.at)
+        )
+        with translated(), self.engine.connect() as connection:
+            return [QueueSample(**row._mapping) for row in connection.execute(query)]
 
 
 def totals(
@@ -265,17 +318,24 @@ def totals(
     since: datetime,
     until: datetime,
     measures: Sequence[str],
+    task_name: str | None = None,
+    queue: str | None = None,
 ) -> dict[tuple[str, str, str, int], int]:
     """(task name, queue, measure, bucket) -> count summed over [since, until)."""
     r = rollups.c
+    conditions = [
+        r.grain == grain,
+        r.at >= to_storage(since),
+        r.at < to_storage(until),
+        r.measure.in_(list(measures)),
+    ]
+    if task_name is not None:
+        conditions.append(r.task_name == task_name)
+    if queue is not None:
+        conditions.append(r.queue == queue)
     query = (
         select(r.task_name, r.queue, r.measure, r.bucket, func.sum(r["count"]))
-        .where(
-            r.grain == grain,
-            r.at >= to_storage(since),
-            r.at < to_storage(until),
-            r.measure.in_(list(measures)),
-        )
+        .where(*conditions)
         .group_by(r.task_name, r.queue, r.measure, r.bucket)
     )
     found: dict[tuple[str, str, str, int], int] = {}

@@ -93,3 +93,61 @@ def test_bad_parameters_are_refused_with_what_is_wrong(
 
 def test_signing_in_is_required(web: Dashboard) -> None:
     assert web.api("GET", "/api/metrics", role=None).status_code == 401
+
+
+def test_pages_with_charts_load_the_vendored_library_from_the_package(
+    web: Dashboard, door_app: DoorApp
+) -> None:
+    seeded(door_app)
+    client = web.signed_in("viewer")
+    home = client.get("/")
+    assert home.status_code == 200
+    assert 'class="ops-charts' in home.text and 'data-metrics="/api/metrics"' in home.text
+    for path in (
+        "/celery-ops/static/vendor/uplot/uPlot.iife.min.js",
+        "/celery-ops/static/vendor/uplot/uPlot.min.css",
+        "/celery-ops/static/charts.js",
+    ):
+        assert path in home.text
+        asset = client.get(path)
+        assert asset.status_code == 200 and len(asset.data) > 1000, path
+
+
+def test_a_task_page_sets_each_period_against_the_one_before(
+    web: Dashboard, door_app: DoorApp
+) -> None:
+    now = datetime.now(timezone.utc).timestamp()
+    door_app.seed(3, "SUCCESS", at=now - 30, execution_time_ms=100.0)
+    door_app.seed(2, "FAILURE", at=now - 3 * 3600, execution_time_ms=100.0)
+    client = web.signed_in("viewer")
+    page = client.get("/tasks/view/door.add")
+    assert page.status_code == 200
+    assert 'id="task-periods"' in page.text and "the hour before" in page.text
+    assert "data-compare" in page.text and "task=door.add" in page.text
+    summary = door_app.door("viewer").metrics.summary
+    hour = summary(datetime.now(timezone.utc) - timedelta(hours=1), task="door.add")
+    assert hour.counts["SUCCESS"] == 3 and hour.failure_rate == 0
+    day = summary(datetime.now(timezone.utc) - timedelta(days=1), task="door.add")
+    assert (day.counts["SUCCESS"], day.counts["FAILURE"]) == (3, 2)
+    assert day.runtime["p50"] == pytest.approx(0.1, rel=0.02)
+    assert client.get("/tasks/view/never.seen").status_code == 200
+
+
+def test_a_queue_page_charts_its_depth_and_latency_from_samples(
+    web: Dashboard, door_app: DoorApp
+) -> None:
+    door_app.seed(2, "PENDING")
+    door = door_app.door("viewer")
+    minute = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    door.metrics.sample_queues()  # the dashboard's own sampler may have been first
+    again = door.metrics.sample_queues()
+    if datetime.now(timezone.utc).replace(second=0, microsecond=0) == minute:
+        assert again == 0  # one sample per queue and minute
+    history = web.api(
+        "GET", f"/api/queues/{door_app.queue}/history", role="viewer", query_string={"step": "1m"}
+    )
+    assert history.status_code == 200, history.json
+    sampled = [point for point in history.json["series"] if point["depth"] is not None]
+    assert len(sampled) in (1, 2) and sampled[0]["latency_seconds"] >= 0
+    page = web.signed_in("viewer").get(f"/queues/view/{door_app.queue}")
+    assert page.status_code == 200 and "data-history=" in page.text

@@ -253,3 +253,50 @@ def test_an_operator_sees_the_workers_and_pauses_resumes_and_purges_a_queue(
     page.click("#confirm-queue-purge")
     expect(page.locator(".alert-success")).to_contain_text("4 purged")
     wait_for(lambda: {status_of(app, i) for i in doomed} == {"REVOKED"}, 10, "revoked records")
+
+
+def test_charts_draw_on_home_a_task_and_a_queue_and_follow_the_period(
+    served: tuple[str, ExternalApp], browser_page: object, shots: Path
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    base, app = served
+    page: Page = browser_page  # type: ignore[assignment]
+    queue = app.env["QUEUE"]
+    done = [app.module.add.delay(n, n) for n in range(20)]
+    failed = app.module.always_fails.delay("chart")
+    wait_for(lambda: status_of(app, failed.id) == "FAILURE", 30, "a failure to chart")
+    wait_for(lambda: status_of(app, done[-1].id) == "SUCCESS", 30, "successes to chart")
+    app.ops.operations(Actor.system("tests")).metrics.sample_queues()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "response",
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 and not response.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+
+    page.goto(f"{base}/login")
+    sign_in(page, "olivia")
+    charts = page.locator("#charts")
+    expect(charts).to_have_attribute("data-loaded", "1h")
+    expect(charts.locator(".ops-chart canvas")).to_have_count(4)
+    expect(charts.locator(".ops-chart").first).to_contain_text("SUCCESS")
+    page.click("#charts button[data-period='7d']")
+    expect(charts).to_have_attribute("data-loaded", "7d")
+    expect(charts.locator("button[data-period='7d']")).to_have_attribute("aria-pressed", "true")
+    page.screenshot(path=str(shots / "home-charts.png"), full_page=True)
+
+    page.goto(f"{base}/tasks/view/extapp.add")
+    expect(page.locator("#task-periods")).to_contain_text("the hour before")
+    expect(page.locator("#charts")).to_have_attribute("data-loaded", "1h")
+    expect(page.locator("#charts .ops-chart").first).to_contain_text("(period before)")
+    page.screenshot(path=str(shots / "task.png"), full_page=True)
+
+    page.goto(f"{base}/queues/view/{queue}")
+    expect(page.locator("#charts")).to_have_attribute("data-loaded", "1h")
+    expect(page.locator("#charts .ops-chart canvas")).to_have_count(4)
+    assert errors == [], errors

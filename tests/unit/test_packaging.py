@@ -24,3 +24,12 @@ def test_the_installed_package_carries_its_migrations_and_py_typed() -> None:
 def test_ci_runs_against_the_installed_package_not_the_source_tree() -> None:
     if IN_CI:
         assert "site-packages" in celery_ops.__file__, celery_ops.__file__
+
+
+def test_the_installed_package_carries_the_vendored_chart_library_and_its_licence() -> None:
+    static = Path(celery_ops.__file__).parent / "dashboard" / "static"
+    uplot = static / "vendor" / "uplot"
+    for name in ("uPlot.iife.min.js", "uPlot.min.css", "LICENSE", "README.md"):
+        assert (uplot / name).stat().st_size > 0, name
+    assert "MIT License" in (uplot / "LICENSE").read_text()
+    assert (static / "charts.js").exists()

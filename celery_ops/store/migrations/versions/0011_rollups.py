@@ -5,7 +5,8 @@ Revises: 0010
 Create Date: 2026-12-04
 
 ``celery_ops_rollups`` keeps, per minute, hour and day, task name and queue, the count of each
-final state and the runtime and wait histograms (``celery_ops.core.rollups``). The executions
+final state and the runtime and wait histograms (``celery_ops.core.rollups``);
+``celery_ops_queue_samples`` each queue's depth and latency once a minute. The executions
 gain the ``was_*`` and ``had_*`` columns their upsert returns, so each write takes away what the
 row contributed before it. Rows already stored keep ``was_status`` NULL: ``ops metrics backfill``
 counts them.
@@ -56,6 +57,16 @@ def upgrade() -> None:
         mysql_charset="utf8mb4",
         mysql_engine="InnoDB",
     )
+    op.create_table(
+        "celery_ops_queue_samples",
+        sa.Column("queue", sa.String(length=255), nullable=False),
+        sa.Column("at", celery_ops.store.types.UTCDateTime(), nullable=False),
+        sa.Column("depth", sa.BigInteger(), nullable=True),
+        sa.Column("latency_seconds", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("queue", "at", name=op.f("pk_celery_ops_queue_samples")),
+        mysql_charset="utf8mb4",
+        mysql_engine="InnoDB",
+    )
     with op.batch_alter_table("celery_ops_executions") as batch:
         for name, type_ in EXECUTION_COLUMNS:
             batch.add_column(sa.Column(name, type_, nullable=True))
@@ -65,4 +76,5 @@ def downgrade() -> None:
     with op.batch_alter_table("celery_ops_executions") as batch:
         for name, _ in reversed(EXECUTION_COLUMNS):
             batch.drop_column(name)
+    op.drop_table("celery_ops_queue_samples")
     op.drop_table("celery_ops_rollups")
