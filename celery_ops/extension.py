@@ -45,6 +45,7 @@ JOB_INLINE_SECONDS = 1.0
 #: The lost-work reaper, in the audit log.
 REAPER = Actor.system("reaper")
 MONITOR = Actor.system("monitor")
+ALERTS = Actor.system("alerts")
 #: Seconds between two samples of the queues (one a minute is kept, whoever takes it).
 SAMPLE_INTERVAL = 60.0
 
@@ -222,17 +223,30 @@ class CeleryOps:
         self.recorder.add_periodic(self.config.reaper_interval, self.reap_lost_work)
 
     def start_monitoring(self) -> None:
-        """Sample the queues once a minute in this process (beat and the dashboard do, each
-        able to do it alone: the first sample of a minute is kept), on the recorder's thread."""
+        """Sample the queues once a minute and evaluate the alert rules in this process (beat
+        and the dashboard do, each able to do it alone: the first sample of a minute is kept,
+        each alert is raised and sent once), on the recorder's thread."""
         if self._monitoring_started:
             return
         self._monitoring_started = True
         self.recorder.add_periodic(SAMPLE_INTERVAL, self.sample_queues)
+        if self.config.alerts:
+            self.recorder.add_periodic(self.config.alerts_interval, self.run_alerts)
 
     def sample_queues(self) -> None:
         if self._recorder is not None and not self._recorder.healthy:
             return  # the store is unreachable: the recorder already says so
         self.operations(MONITOR).metrics.sample_queues()
+
+    def run_alerts(self) -> None:
+        """Evaluate the alert rules (when this process holds the lease) and send what is due."""
+        if self._recorder is not None and not self._recorder.healthy:
+            return
+        alerts = self.operations(ALERTS).alerts
+        raised = alerts.evaluate()
+        sent = alerts.deliver()
+        if raised or sent:
+            logger.info("celery-ops: %d alert(s) raised, %d sent", raised, sent)
 
     def reap_lost_work(self) -> None:
         # While this process cannot write, its own heartbeats are stale too: judge no one.

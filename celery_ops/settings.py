@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from celery_ops.core.alerts import AlertRule, parse_rules
 from celery_ops.core.durations import parse_duration
 
 PREFIX = "ops_"
@@ -284,6 +285,18 @@ class OpsConfig:
         "dashboard user (`Authorization: Bearer <token>`). Without it, both need a signed-in "
         "dashboard user: neither is ever open.",
         env=METRICS_TOKEN_ENV,
+    )
+    alerts: tuple[AlertRule, ...] = _setting(
+        [],
+        parse_rules,
+        'Alert rules, a list of `{"on": ..., "task": ..., "queue": ..., '
+        '"threshold": ..., "notify": [Apprise URLs], "throttle": "10m"}` with `on` one '
+        "of `final_failure`, `stuck`, `queue_latency`, `failure_rate`, `worker_offline`, "
+        "`recorder_dropping`; evaluated in beat and the dashboard, each alert sent once "
+        "([metrics.md](metrics.md#alerts)). Needs `celery-ops[alerts]`.",
+    )
+    alerts_interval: float = _setting(
+        10.0, positive, "Seconds between two evaluations of the alert rules (beat, dashboard)."
     )
     health_queue_latency: float = _setting(
         "5m",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery_ops.core.rollups import COUNTED_STATES, PERCENTILES, RELATIVE_ERROR
-from celery_ops.dashboard.openapi_parts import errors, json_content, ref
+from celery_ops.dashboard.openapi_parts import errors, json_content, ref, request_body
 
 
 def _percentiles(what: str) -> dict[str, Any]:
@@ -83,7 +83,39 @@ def metrics_paths() -> dict[str, Any]:
         _query("until", "End, ISO 8601 (default: now)"),
         _query("step", "One point per step, whole minutes: 1m, 1h, 1d", default="1m"),
     ]
+    alert_list = {
+        "type": "object",
+        "required": ["rules", "items"],
+        "properties": {
+            "rules": {"type": "array", "items": {"type": "object"}},
+            "items": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    rule_body = {
+        "type": "object",
+        "required": ["rule"],
+        "properties": {"rule": {"type": "string", "description": "A rule's name"}},
+    }
     return {
+        "/api/alerts": {
+            "get": {
+                "operationId": "listAlerts",
+                "summary": "The alert rules (destinations without credentials) and the latest "
+                "alerts raised: status, attempts, what each held back",
+                "responses": {"200": json_content(alert_list, "Rules and alerts"), **errors(403)},
+            }
+        },
+        "/api/alerts/test": {
+            "post": {
+                "operationId": "testAlert",
+                "summary": "Send a test notification to a rule's destinations (admin)",
+                "requestBody": request_body(rule_body),
+                "responses": {
+                    "200": json_content({"type": "object"}, "Sent"),
+                    **errors(400, 403, 404, 503),
+                },
+            }
+        },
         "/api/queues/{name}/history": {
             "get": {
                 "operationId": "getQueueHistory",

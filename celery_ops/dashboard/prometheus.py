@@ -119,9 +119,9 @@ def _queues(snapshot: Snapshot) -> Iterator[Metric]:
     )
     for queue in snapshot.queues:
         if queue.depth is not None:
-            depth.add_metric([queue.name], queue.depth)
-        latency.add_metric([queue.name], queue.latency_seconds or 0.0)
-        paused.add_metric([queue.name], 1.0 if queue.paused else 0.0)
+            depth.add_metric([queue.queue], queue.depth)
+        latency.add_metric([queue.queue], queue.latency_seconds or 0.0)
+        paused.add_metric([queue.queue], 1.0 if queue.queue in snapshot.paused else 0.0)
     yield from (depth, latency, paused)
 
 

@@ -19,6 +19,7 @@ from celery_ops.core.errors import (
 )
 from celery_ops.operations.accounts import AccountError, AccountOperations
 from celery_ops.operations.actors import ADMIN, OPERATOR, ROLES, VIEWER, Actor
+from celery_ops.operations.alerts import AlertOperations
 from celery_ops.operations.auditlog import AuditLog
 from celery_ops.operations.executions import ExecutionOperations
 from celery_ops.operations.health import HealthOperations
@@ -61,6 +62,10 @@ class Operations:
     @property
     def tasks(self) -> TaskOperations:
         return TaskOperations(self.services, self.actor)
+
+    @property
+    def alerts(self) -> AlertOperations:
+        return AlertOperations(self.services, self.actor)
 
     @property
     def health(self) -> HealthOperations:

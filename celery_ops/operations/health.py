@@ -219,7 +219,7 @@ class HealthOperations(OperationGroup):
     def _failure_rate_check(self, now: datetime) -> Check:
         config = self._services.config
         window = timedelta(seconds=config.health_window)
-        failing = failure_rates(self._counts(now - window, now), config.health_failure_rate)
+        failing = failure_rates(self.ended_by_task(now - window, now), config.health_failure_rate)
         if failing:
             shown = [f"{task} ({rate:.0%})" for task, rate in failing.items()]
             return Check(
@@ -235,7 +235,7 @@ class HealthOperations(OperationGroup):
             f"{window.total_seconds():g}s",
         )
 
-    def _counts(self, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
+    def ended_by_task(self, since: datetime, until: datetime) -> dict[str, dict[str, int]]:
         """Task name -> state -> executions that came to rest in the period."""
         with store_errors():
             found = self._services.store.metrics.totals(MINUTE, since, until, COUNTED_STATES)

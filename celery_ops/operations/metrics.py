@@ -38,22 +38,14 @@ EVER = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
-class QueueGauge:
-    name: str
-    #: Messages waiting in the broker (None: the broker did not answer).
-    depth: int | None
-    #: How long its oldest waiting execution has waited, seconds (None: nothing waits).
-    latency_seconds: float | None
-    paused: bool
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """What /metrics shows, read from the store (cluster-wide) and this process."""
 
     #: (task name, queue, measure, bucket) -> count, over everything the rollups keep.
     totals: dict[tuple[str, str, str, int], int]
-    queues: list[QueueGauge]
+    #: Each known queue's depth and latency, now.
+    queues: list[QueueSample]
+    paused: set[str]
     workers: list[WorkerRecord]
     #: This process's recorder.
     recorder: RecorderHealth | None
@@ -84,30 +76,16 @@ class MetricOperations(OperationGroup):
         self._require(VIEWER)
         services = self._services
         now = services.clock.now()
-        queues = QueueOperations(services, self.actor)
-        names = queues.known()
-        found, _ = services.broker.backlogs(names)
+        queues = self._queue_samples(now)
         with store_errors():
             totals = services.store.metrics.totals(DAY, EVER, now + timedelta(days=1), MEASURES)
             paused = {pause.name for pause in services.store.queues.pauses()}
-            gauges = []
-            for name in names:
-                oldest = services.store.queues.oldest_waiting(name, now)
-                backlog = found.get(name)
-                gauges.append(
-                    QueueGauge(
-                        name,
-                        backlog.messages if backlog is not None else None,
-                        (now - as_utc(oldest)).total_seconds() if oldest is not None else None,
-                        name in paused,
-                    )
-                )
             workers = services.store.workers()
         recorder = services.recorder_health() if services.recorder_health else None
         relay = None
         if services.relay_backlog is not None:
             relay = MaintenanceOperations(services, self.actor).relay_status()
-        return Snapshot(totals, gauges, workers, recorder, relay)
+        return Snapshot(totals, queues, paused, workers, recorder, relay)
 
     def series(self, request: Mapping[str, Any]) -> list[MetricPoint]:
         """``{"task", "queue", "since", "until", "step"}`` -> one point per step (the last
@@ -153,8 +131,14 @@ class MetricOperations(OperationGroup):
         """Sample every known queue's depth and latency for this minute (the product does
         this once a minute in beat and in the dashboard); how many samples were kept."""
         self._require(VIEWER)
+        samples = self._queue_samples(self._services.clock.now())
+        with store_errors():
+            return self._services.store.metrics.add_queue_samples(samples)
+
+    def _queue_samples(self, now: datetime) -> list[QueueSample]:
+        """Each known queue's depth in the broker (None: it did not answer) and how long
+        its oldest waiting execution has waited."""
         services = self._services
-        now = services.clock.now()
         names = QueueOperations(services, self.actor).known()
         found, _ = services.broker.backlogs(names)
         samples = []
@@ -170,7 +154,7 @@ class MetricOperations(OperationGroup):
                         (now - as_utc(oldest)).total_seconds() if oldest is not None else None,
                     )
                 )
-            return services.store.metrics.add_queue_samples(samples)
+        return samples
 
     def _period(self, wanted: MetricsRequest) -> tuple[datetime, datetime, int]:
         """Start (on a step boundary), end and number of points of the period asked."""

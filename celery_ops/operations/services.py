@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery_ops.core.clock import Clock
@@ -14,6 +14,7 @@ from celery_ops.operations.audit import Audited, AuditTrail
 from celery_ops.operations.broker import CeleryBroker
 from celery_ops.operations.control import WorkerControl
 from celery_ops.operations.jobs import JobRunner
+from celery_ops.operations.notify import AppriseNotifier, Notifier
 from celery_ops.recording.recorder import RecorderHealth
 from celery_ops.recording.streams import StreamBacklog
 from celery_ops.scheduling.sending import ScheduleSender
@@ -39,6 +40,8 @@ class Services:
     sender: ScheduleSender
     #: In relay mode, how far the ingesters are behind (raises StreamUnavailable); else None.
     relay_backlog: Callable[[], StreamBacklog] | None = None
+    #: Where alerts go out (Apprise).
+    notifier: Notifier = field(default_factory=AppriseNotifier)
     #: This process's recorder, as its metrics show it.
     recorder_health: Callable[[], RecorderHealth] | None = None
 

@@ -23,6 +23,7 @@ from celery_ops.core.records import (
 )
 from celery_ops.store import maintenance, queries, schema, writes
 from celery_ops.store.accounts import AccountStore
+from celery_ops.store.alerts import AlertStore
 from celery_ops.store.audit import AuditStore, insert_entry
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.engine import create_store_engine
@@ -93,6 +94,11 @@ class Store:
     def queues(self) -> QueueStore:
         """Paused queues, and what the executions say of each queue."""
         return QueueStore(self.engine)
+
+    @property
+    def alerts(self) -> AlertStore:
+        """Alerts raised by the rules of ops_alerts, and their delivery."""
+        return AlertStore(self.engine)
 
     @property
     def metrics(self) -> MetricsStore:

@@ -349,6 +349,51 @@ class QueueSampleRow(Base):
     latency_seconds: Mapped[float | None] = mapped_column(Float)
 
 
+class AlertRow(Base):
+    """One alert: a rule's key in one throttle window. The first occurrence is sent; the
+    next ones in the window are counted in ``held``. Inserted once (the unique key decides
+    which evaluator made it), claimed by one sender at a time, retried while it fails."""
+
+    __tablename__ = "celery_ops_alerts"
+    __table_args__ = (
+        UniqueConstraint("rule", "alert_key", "window_start"),
+        Index(None, "status", "next_attempt_at"),
+        {**TABLE_OPTIONS, "sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(NAME)
+    kind: Mapped[str] = mapped_column(String(32))
+    alert_key: Mapped[str] = mapped_column(NAME)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(LongText)
+    #: pending (to send), sent, or failed (gave up).
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: The rule's destinations (by position) that took it: a retry skips them.
+    delivered_to: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertOccurrence(Base):
+    """An execution a rule has counted (sent, or held back): counted once, however late its
+    row reaches the store and however many evaluators see it."""
+
+    __tablename__ = "celery_ops_alert_occurrences"
+    __table_args__ = (Index(None, "seen_at"), TABLE_OPTIONS)
+
+    rule: Mapped[str] = mapped_column(NAME, primary_key=True)
+    task_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AuditEntry(Base):
     """Who did what, when, to which targets, and how it ended: one row per operation."""
 
@@ -427,6 +472,8 @@ leases = cast(Table, Lease.__table__)
 queue_pauses = cast(Table, QueuePause.__table__)
 rollups = cast(Table, Rollup.__table__)
 queue_samples = cast(Table, QueueSampleRow.__table__)
+alerts = cast(Table, AlertRow.__table__)
+alert_occurrences = cast(Table, AlertOccurrence.__table__)
 
 #: The rollups' bookkeeping on an execution row (celery_ops.store.rollups), not part of it.
 ROLLUP_BOOKKEEPING = frozenset(

@@ -18,6 +18,7 @@ from celery_ops import get_ops
 
 # What a user writes: an ordinary Celery app plus one line for celery-ops.
 EXTERNAL_APP = """
+import json
 import os
 import subprocess
 import time
@@ -44,6 +45,8 @@ celery_ops.init_app(
     beat_claim_timeout=float(os.environ.get("OPS_CLAIM_TIMEOUT", "30")),
     stuck_minimum=float(os.environ.get("OPS_STUCK_MINIMUM", "60")),
     metrics_token=os.environ.get("OPS_METRICS_TOKEN"),
+    alerts=json.loads(os.environ.get("OPS_ALERTS", "[]")),
+    alerts_interval=float(os.environ.get("OPS_ALERTS_INTERVAL", "10")),
 )
 
 

@@ -4,12 +4,15 @@ open, /api/health follows a queue's only worker, and a stuck execution is seen."
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
 from helpers.dashboard_client import Dashboard
+from helpers.receivers import Received, free_port, start_receiver
 from helpers.rollups import assert_rollups_match, truth
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
@@ -72,15 +75,22 @@ def test_after_a_mixed_workload_the_rollups_equal_the_table(
     }
 
 
+#: Where the stuck alert goes: an HTTP receiver started by the test that wants it.
+HOOK_PORT = free_port()
+
+
 @pytest.fixture
 def redis_app(external_app: Callable[..., ExternalApp], new_database) -> ExternalApp:
     require("redis")
     require("postgresql")
+    stuck = {"on": "stuck", "notify": [f"json://127.0.0.1:{HOOK_PORT}/stuck"], "throttle": "1h"}
     return external_app(
         REDIS_BROKER,
         new_database("postgresql"),
         OPS_METRICS_TOKEN=TOKEN,
         OPS_STUCK_MINIMUM="0.5",
+        OPS_ALERTS=json.dumps([stuck]),
+        OPS_ALERTS_INTERVAL="0.5",
     )
 
 
@@ -121,11 +131,13 @@ def test_health_fails_while_the_only_worker_of_a_queue_is_stopped(redis_app: Ext
     assert dashboard.client().get("/healthz").json == {"status": "serving"}
 
 
-def test_an_execution_past_its_time_limit_is_stuck_on_home_and_in_health(
+def test_an_execution_past_its_time_limit_is_stuck_on_home_in_health_and_one_alert(
     redis_app: ExternalApp,
 ) -> None:
+    received = Received()
+    receiver = start_receiver(HOOK_PORT, received)
     redis_app.start_worker("stuck")
-    dashboard = Dashboard(redis_app)
+    dashboard = Dashboard(redis_app)  # it evaluates the alert rules, every 0.5 s
     running = redis_app.module.outlives_soft_limit.delay(8)
     wait_for(
         lambda: "stuck executions" in failing(health(dashboard)[1]),
@@ -137,3 +149,12 @@ def test_an_execution_past_its_time_limit_is_stuck_on_home_and_in_health(
     home = dashboard.signed_in("viewer").get("/")
     assert home.status_code == 200
     assert 'id="stuck"' in home.text and running.id in home.text
+    try:
+        wait_for(lambda: received.of("webhook"), 20, "the stuck alert")
+        time.sleep(2)  # four evaluations later: still one
+        (call,) = received.of("webhook")
+        assert running.id in json.loads(call)["message"]
+        (alert,) = redis_app.ops.store.alerts.recent()
+        assert (alert.kind, alert.alert_key, alert.status) == ("stuck", running.id, "sent")
+    finally:
+        receiver.shutdown()

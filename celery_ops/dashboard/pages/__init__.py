@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask_admin import Admin
 
+from celery_ops.dashboard.pages.alerts import AlertsView
 from celery_ops.dashboard.pages.audit import AuditView
 from celery_ops.dashboard.pages.executions import ExecutionsView
 from celery_ops.dashboard.pages.failures import FailuresView
@@ -28,6 +29,7 @@ def add_views(admin: Admin) -> None:
     admin.add_view(TasksView(name="Tasks", endpoint="tasks", url="tasks"))
     admin.add_view(WorkersView(name="Workers", endpoint="workers", url="workers"))
     admin.add_view(QueuesView(name="Queues", endpoint="queues", url="queues"))
+    admin.add_view(AlertsView(name="Alerts", endpoint="alerts", url="alerts"))
     admin.add_view(AuditView(name="Audit log", endpoint="audit", url="audit"))
     admin.add_view(UsersView(name="Users", endpoint="users", url="users"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs", url="jobs"))
