@@ -18,7 +18,7 @@ from celery_ops.core.clock import as_utc
 from celery_ops.core.errors import OperationError
 from celery_ops.core.lifecycle import FAILURE, LOST
 from celery_ops.core.records import Execution, WorkerRecord
-from celery_ops.core.rollups import COUNTED_STATES, HOUR, MINUTE, RUNTIME, percentile
+from celery_ops.core.rollups import COUNTED_STATES, DAY, MINUTE, RUNTIME, percentile
 from celery_ops.operations.actors import VIEWER
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.services import OperationGroup
@@ -111,7 +111,11 @@ class HealthOperations(OperationGroup):
                 definition.name: definition.time_limit or definition.soft_time_limit
                 for definition in services.store.definitions()
             }
-            runtimes = services.store.metrics.totals(HOUR, now - STUCK_BASELINE, now, [RUNTIME])
+            # Daily rollups, of the running tasks only: a few rows per task and queue.
+            names = sorted({row.task_name for row in oldest if row.task_name})
+            runtimes = services.store.metrics.totals(
+                DAY, now - STUCK_BASELINE, now, [RUNTIME], names
+            )
         by_task: dict[str, dict[int, int]] = {}
         for (task, _queue, _measure, bucket), count in runtimes.items():
             buckets = by_task.setdefault(task, {})

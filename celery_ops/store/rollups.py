@@ -256,7 +256,7 @@ class MetricsStore:
         since: datetime,
         until: datetime,
         measures: Sequence[str],
-        task_name: str | None = None,
+        task_name: str | Sequence[str] | None = None,
         queue: str | None = None,
     ) -> dict[tuple[str, str, str, int], int]:
         """(task name, queue, measure, bucket) -> count at ``grain`` in [since, until)."""
@@ -318,10 +318,11 @@ def totals(
     since: datetime,
     until: datetime,
     measures: Sequence[str],
-    task_name: str | None = None,
+    task_name: str | Sequence[str] | None = None,
     queue: str | None = None,
 ) -> dict[tuple[str, str, str, int], int]:
-    """(task name, queue, measure, bucket) -> count summed over [since, until)."""
+    """(task name, queue, measure, bucket) -> count summed over [since, until), of one task
+    name or several."""
     r = rollups.c
     conditions = [
         r.grain == grain,
@@ -329,8 +330,10 @@ def totals(
         r.at < to_storage(until),
         r.measure.in_(list(measures)),
     ]
-    if task_name is not None:
+    if isinstance(task_name, str):
         conditions.append(r.task_name == task_name)
+    elif task_name is not None:
+        conditions.append(r.task_name.in_(list(task_name)))
     if queue is not None:
         conditions.append(r.queue == queue)
     query = (
