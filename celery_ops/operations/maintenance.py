@@ -181,6 +181,8 @@ class MaintenanceOperations(OperationGroup):
         ones past five years."""
         kept = {MINUTE: self._services.config.metrics_retention, HOUR: HOURLY_KEPT, DAY: DAILY_KEPT}
         cutoffs = {grain: now - timedelta(seconds=age) for grain, age in kept.items()}
+        # Alerts sent or given up are kept as long as the minute rollups.
+        self._services.store.alerts.forget_before(cutoffs[MINUTE])
         return self._services.store.metrics.forget_before(cutoffs)
 
     def reap_lost_work(self) -> ReapResult:

@@ -229,6 +229,13 @@ class AlertStore:
                 continue
         return fresh
 
+    def forget_before(self, before: datetime) -> int:
+        """Delete the alerts first seen before ``before`` that are no longer pending."""
+        a = alerts.c
+        with translated(), self.engine.begin() as connection:
+            old = (a.first_at < to_storage(before)) & (a.status != PENDING)
+            return int(connection.execute(delete(alerts).where(old)).rowcount or 0)
+
     def forget_occurrences(self, before: datetime) -> int:
         """Occurrences seen before ``before``, past any look-back, are not needed any more."""
         with translated(), self.engine.begin() as connection:

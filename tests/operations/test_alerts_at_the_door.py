@@ -140,6 +140,8 @@ class TestFinalFailures:
         for thread in threads:
             thread.join()
         assert sorted(url for url, _, _ in kept.sent) == sorted([WEBHOOK, MAIL])
+        later = datetime.now(timezone.utc) + timedelta(days=1)
+        assert door_app.ops.store.alerts.forget_before(later) == 1  # sent: kept no longer
 
     def test_a_destination_that_is_down_is_retried_and_the_other_not_sent_twice(
         self, door_app: DoorApp, kept: KeptNotifications
