@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from celery_ops.core import lifecycle as states
 from celery_ops.core.clock import as_utc
 from celery_ops.core.errors import InvalidInput, NotFound
 from celery_ops.core.filters import ExecutionFilter
@@ -23,6 +24,8 @@ from celery_ops.operations.tasks import check_task_known
 
 #: Executions per page, at most.
 MAX_PAGE = 500
+#: Statuses of executions not ended yet.
+UNDER_WAY = (states.PENDING, states.RECEIVED, states.STARTED, states.RETRY)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,13 @@ class ExecutionOperations(OperationGroup):
         children = [row for row in children if row.task_id != execution.task_id]
         group = [row for row in group if row.task_id != execution.task_id]
         return Related(children, group, retries)
+
+    def under_way(self, cap: int) -> dict[str, int]:
+        """PENDING, RECEIVED, STARTED and RETRY executions, whatever their age, each count
+        stopping at ``cap``."""
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.count_by_status(UNDER_WAY, cap)
 
     def count(self, where: ExecutionFilter, cap: int = 10_000) -> int:
         """How many match, counting at most ``cap`` ("10000" reads "10,000 or more")."""

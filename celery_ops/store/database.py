@@ -165,6 +165,11 @@ class Store:
         with translated(), self.engine.connect() as connection:
             return queries.count_executions(connection, where, cap)
 
+    def count_by_status(self, statuses: tuple[str, ...], cap: int) -> dict[str, int]:
+        """Executions of each status, whatever their age, each count stopping at ``cap``."""
+        with translated(), self.engine.connect() as connection:
+            return queries.count_by_status(connection, statuses, cap)
+
     def longest_running(self, limit: int = 500) -> list[Execution]:
         """The executions STARTED longest ago, ``limit`` at most."""
         with translated(), self.engine.connect() as connection:

@@ -243,6 +243,25 @@ def recent_counts(
     return counts
 
 
+def count_by_status(connection: Connection, statuses: tuple[str, ...], cap: int) -> dict[str, int]:
+    """Executions of each status whatever their age, each count stopping at ``cap``: read
+    newest first along the (status, status_at) index, never a scan of the table."""
+    column = executions.c
+    found = {}
+    for status in statuses:
+        newest = (
+            select(column.id)
+            .where(column.status == status)
+            .order_by(column.status_at.desc())
+            .limit(cap)
+            .subquery()
+        )
+        found[status] = int(
+            connection.execute(select(func.count()).select_from(newest)).scalar_one()
+        )
+    return found
+
+
 def longest_running(connection: Connection, limit: int) -> list[Execution]:
     """The STARTED executions that started longest ago (along the (status, status_at) index:
     a STARTED row's status_at is its start)."""

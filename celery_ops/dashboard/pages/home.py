@@ -14,7 +14,6 @@ from celery_ops.dashboard.pages.common import SignedIn
 
 #: Counts on the home page stop here ("10000" reads "10,000 or more").
 COUNT_CAP = 10_000
-UNDER_WAY = (states.PENDING, states.RECEIVED, states.STARTED, states.RETRY)
 
 
 class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
@@ -28,10 +27,7 @@ class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
         windows = {"last hour": now - timedelta(hours=1), "last day": now - timedelta(days=1)}
         # Exact, from the rollups; what is under way is counted along the status index.
         ended = {label: operations.metrics.counts(since, now) for label, since in windows.items()}
-        under_way = {
-            status: executions.count(ExecutionFilter(statuses=(status,)), COUNT_CAP)
-            for status in UNDER_WAY
-        }
+        under_way = executions.under_way(COUNT_CAP)
         failures = executions.page(ExecutionFilter(statuses=(states.FAILURE,)), 10).items
         return self.render(
             "celery_ops/home.html",
