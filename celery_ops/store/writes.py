@@ -216,6 +216,10 @@ def close_previous_run(connection: Connection, hostname: str, started_at: dateti
     )
 
 
+#: Rows one statement of the reaper marks LOST.
+LOST_CHUNK = 1000
+
+
 def mark_lost(
     connection: Connection, condition: ColumnElement[bool], now: datetime, why: str
 ) -> int:
@@ -241,24 +245,31 @@ def mark_lost(
         *((executions.c.status == literal_column(f"'{s}'"), d) for s, d in REAPABLE.items()),
         else_=0,
     )
-    # MariaDB assigns left to right: progress must read the status before it changes.
-    result = connection.execute(
-        update(executions)
-        .where(reaped, executions.c.task_id.in_([row.task_id for row in before]))
-        .ordered_values(
-            # First: MariaDB assigns left to right, and this reads the progress before it drops.
-            (executions.c.error_progress, executions.c.progress - drop),
-            (executions.c.progress, executions.c.progress - drop),
-            (executions.c.status, LOST),
-            (executions.c.status_at, now),
-            (executions.c.error_type, "WorkerLost"),
-            (executions.c.error_message, why),
-            (executions.c.exception_trace, None),
-            (executions.c.was_status, func.coalesce(executions.c.was_status, "")),
+    lost = 0
+    task_ids = [row.task_id for row in before]
+    # By chunks: a dead worker may have held tens of thousands of ETA tasks, past what one
+    # statement may bind.
+    for start in range(0, len(task_ids), LOST_CHUNK):
+        chunk = task_ids[start : start + LOST_CHUNK]
+        result = connection.execute(
+            update(executions)
+            .where(reaped, executions.c.task_id.in_(chunk))
+            .ordered_values(
+                # First: MariaDB assigns left to right, and this reads the progress before
+                # it drops.
+                (executions.c.error_progress, executions.c.progress - drop),
+                (executions.c.progress, executions.c.progress - drop),
+                (executions.c.status, LOST),
+                (executions.c.status_at, now),
+                (executions.c.error_type, "WorkerLost"),
+                (executions.c.error_message, why),
+                (executions.c.exception_trace, None),
+                (executions.c.was_status, func.coalesce(executions.c.was_status, "")),
+            )
         )
-    )
+        lost += int(result.rowcount or 0)
     rollup_rows.apply(connection, deltas)
-    return int(result.rowcount or 0)
+    return lost
 
 
 def upsert_definitions(

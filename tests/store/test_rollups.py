@@ -14,7 +14,7 @@ from celery_ops.core.lifecycle import FAILURE, LOST, REVOKED, SUCCESS
 from celery_ops.core.rollups import DAY, HOUR, MINUTE
 from celery_ops.recording.events import ExecutionEvent
 from celery_ops.recording.folding import fold_events
-from celery_ops.store import Store
+from celery_ops.store import Store, writes
 from celery_ops.store.models import executions, rollups
 from celery_ops.store.writes import mark_lost
 
@@ -22,6 +22,7 @@ TASKS = ("app.add", "app.report", "app.flaky")
 QUEUES = ("celery", "reports", "slow")
 #: 23:30 UTC: the workload crosses an hour and a day.
 START = datetime(2026, 12, 3, 23, 30).timestamp() + 0.0
+START_DAY = datetime(2026, 12, 4, 1, 0)
 
 
 def event(task_id: str, status: str | None, attempt: int, at: float, **values: object):
@@ -119,6 +120,17 @@ class TestRollupsEqualTheTable:
         ]
         store.write(fold_events(revived, 65_536, True))
         assert not any(key[3] == LOST for key in rolled_counts(store, MINUTE))
+        assert_rollups_match(store)
+
+    def test_many_lost_at_once_are_marked_in_chunks(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(writes, "LOST_CHUNK", 7)
+        workload(store, 8, tasks=300)
+        with store.engine.begin() as connection:
+            lost = mark_lost(connection, executions.c.worker_id == "w1", START_DAY, "test")
+        assert lost > 7  # several chunks
+        assert sum(n for key, n in rolled_counts(store, DAY).items() if key[3] == LOST) == lost
         assert_rollups_match(store)
 
     def test_purging_executions_leaves_the_rollups(self, store: Store) -> None:
