@@ -5,12 +5,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 CELERY = str(Path(sys.executable).with_name("celery"))
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nothing listens on (yet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class CeleryProcess:

@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers.workers import CELERY, BeatProcess, WorkerProcess
+from helpers.workers import CELERY, BeatProcess, CeleryProcess, WorkerProcess, free_port
 
 from celery_ops import get_ops
 
@@ -119,6 +119,7 @@ class ExternalApp:
         self.env = env
         self.workers: list[WorkerProcess] = []
         self.beats: list[BeatProcess] = []
+        self.dashboards: list[CeleryProcess] = []
         # Named like the worker imports it, so that task names match on both sides.
         spec = importlib.util.spec_from_file_location("extapp", directory / "extapp.py")
         assert spec and spec.loader
@@ -148,6 +149,19 @@ class ExternalApp:
         self.beats.append(beat)
         return beat.wait_started()
 
+    def start_dashboard(self) -> str:
+        """`celery -A extapp ops dashboard` on a free port, as a user runs it; its address."""
+        port = free_port()
+        dashboard = CeleryProcess(
+            [CELERY, "-A", "extapp", "ops", "dashboard", "--port", str(port)],
+            self.directory,
+            {**self.env, "CELERY_OPS_SECRET_KEY": uuid.uuid4().hex},
+            f"dashboard-{port}",
+        )
+        self.dashboards.append(dashboard)
+        dashboard.wait_for_log(f"celery-ops dashboard on http://127.0.0.1:{port}/", timeout=30)
+        return f"http://127.0.0.1:{port}"
+
     def ops_cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """`celery -A extapp ops ARGS`, as a user types it."""
         return subprocess.run(
@@ -161,6 +175,8 @@ class ExternalApp:
         )
 
     def close(self) -> None:
+        for dashboard in self.dashboards:
+            dashboard.stop()
         for beat in self.beats:
             beat.stop()
         for worker in self.workers:

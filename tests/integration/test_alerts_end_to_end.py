@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from helpers.receivers import Received, free_port, start_receiver
+from helpers.receivers import Received, start_receiver
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
-from helpers.workers import CELERY, CeleryProcess
+from helpers.workers import free_port
 from integration.conftest import ExternalApp
 
 from celery_ops.core.filters import ExecutionFilter
@@ -70,17 +69,8 @@ def test_a_final_failure_is_one_webhook_call_and_one_mail_with_two_dashboards_an
     app.start_worker("failing")
     app.start_beat("beat-1")
     app.start_beat("beat-2")
-    dashboards = []
-    for _ in range(2):
-        port = free_port()
-        dashboard = CeleryProcess(
-            [CELERY, "-A", "extapp", "ops", "dashboard", "--port", str(port)],
-            app.directory,
-            {**app.env, "CELERY_OPS_SECRET_KEY": uuid.uuid4().hex},
-            f"dashboard-{port}",
-        )
-        dashboard.wait_for_log("celery-ops dashboard on", timeout=30)
-        dashboards.append(dashboard)
+    app.start_dashboard()
+    app.start_dashboard()
     time.sleep(1.5)  # every evaluator has run at least once
 
     failed = [app.module.always_fails.delay("same-key") for _ in range(3)]
@@ -107,5 +97,3 @@ def test_a_final_failure_is_one_webhook_call_and_one_mail_with_two_dashboards_an
         assert alert.status == "sent" and alert.held == 2 and alert.attempts >= 2
     finally:
         receiver.shutdown()
-        for dashboard in dashboards:
-            dashboard.stop()

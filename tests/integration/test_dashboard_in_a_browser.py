@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from helpers.services import IN_CI, REDIS_BROKER, require
 from helpers.waiting import wait_for
-from helpers.workers import CELERY, CeleryProcess
 from integration.conftest import ExternalApp
 
 from celery_ops.operations import Actor
@@ -27,12 +25,6 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "operator-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -74,17 +66,10 @@ def served(
     accounts.add("olivia", PASSWORD, "operator")
     accounts.add("adam", PASSWORD, "admin")
     app.start_worker("browser-worker", pool="threads", concurrency=2)
-    port = free_port()
-    server = CeleryProcess(
-        [CELERY, "-A", "extapp", "ops", "dashboard", "--port", str(port)],
-        app.directory,
-        {**app.env, "CELERY_OPS_SECRET_KEY": uuid.uuid4().hex},
-        f"dashboard-{port}",
-    )
-    server.wait_for_log(f"celery-ops dashboard on http://127.0.0.1:{port}/", timeout=30)
+    address = app.start_dashboard()
+    port = int(address.rsplit(":", 1)[1])
     wait_for(lambda: _listening(port), 15, "the dashboard to listen")
-    yield f"http://127.0.0.1:{port}", app
-    server.stop()
+    yield address, app
 
 
 def _listening(port: int) -> bool:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 import pytest
 from helpers.dashboard_client import Dashboard
-from helpers.receivers import Received, free_port, start_receiver
+from helpers.receivers import Received, start_receiver
 from helpers.rollups import assert_rollups_match, truth
 from helpers.services import REDIS_BROKER, require
 from helpers.waiting import wait_for
+from helpers.workers import free_port
 from integration.conftest import ExternalApp
 from prometheus_client.parser import text_string_to_metric_families
 
