@@ -249,8 +249,9 @@ def count_by_status(connection: Connection, statuses: tuple[str, ...], cap: int)
     column = executions.c
     found = {}
     for status in statuses:
+        # Only the indexed columns: PostgreSQL can count from the index alone.
         newest = (
-            select(column.id)
+            select(column.status_at)
             .where(column.status == status)
             .order_by(column.status_at.desc())
             .limit(cap)

@@ -57,6 +57,12 @@ def upgrade() -> None:
         mysql_charset="utf8mb4",
         mysql_engine="InnoDB",
     )
+    op.create_index(
+        "ix_celery_ops_rollups_grain_measure_at",
+        "celery_ops_rollups",
+        ["grain", "measure", "at"],
+        postgresql_include=["task_name", "queue", "bucket", "count"],
+    )
     op.create_table(
         "celery_ops_queue_samples",
         sa.Column("queue", sa.String(length=255), nullable=False),
@@ -77,4 +83,5 @@ def downgrade() -> None:
         for name, _ in reversed(EXECUTION_COLUMNS):
             batch.drop_column(name)
     op.drop_table("celery_ops_queue_samples")
+    op.drop_index("ix_celery_ops_rollups_grain_measure_at", "celery_ops_rollups")
     op.drop_table("celery_ops_rollups")
