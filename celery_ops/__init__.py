@@ -16,8 +16,17 @@ from celery_ops.version import __version__
 if TYPE_CHECKING:
     from celery_ops.extension import CeleryOps, get_ops, init_app
     from celery_ops.settings import ConfigurationError, OpsConfig
+    from celery_ops.signals.progress import report_progress
 
-__all__ = ["CeleryOps", "ConfigurationError", "OpsConfig", "__version__", "get_ops", "init_app"]
+__all__ = [
+    "CeleryOps",
+    "ConfigurationError",
+    "OpsConfig",
+    "__version__",
+    "get_ops",
+    "init_app",
+    "report_progress",
+]
 
 _LAZY = {
     "CeleryOps": "celery_ops.extension",
@@ -25,6 +34,7 @@ _LAZY = {
     "init_app": "celery_ops.extension",
     "ConfigurationError": "celery_ops.settings",
     "OpsConfig": "celery_ops.settings",
+    "report_progress": "celery_ops.signals.progress",
 }
 
 

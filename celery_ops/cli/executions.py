@@ -10,6 +10,7 @@ import click
 from celery_ops.cli.context import door, echo_json, fail, reported
 from celery_ops.core.durations import format_duration
 from celery_ops.core.errors import NotFound, OperationError
+from celery_ops.core.records import Progress
 
 
 @click.command()
@@ -86,6 +87,8 @@ def show(task_id: str, as_json: bool) -> None:
             {"event": e.event, "at": e.at, "worker": e.worker, "details": e.details}
             for e in timeline
         ]
+        progress = execution.reported_progress
+        shown["progress"] = None if progress is None else progress.as_dict()
         echo_json({"execution": shown, "timeline": entries})
         return
     width = max(len(key) for key in shown)
@@ -125,5 +128,9 @@ class ProgressBar:
 
 
 def _display(value: Any) -> str:
+    if isinstance(value, Progress):
+        of = f" of {value.as_dict()['total']}" if value.total is not None else ""
+        note = f" ({value.note})" if value.note else ""
+        return f"{value.as_dict()['current']}{of}{note}, reported {value.at:%Y-%m-%d %H:%M:%S}"
     text = str(value)
     return text if "\n" not in text else "\n    " + text.replace("\n", "\n    ")

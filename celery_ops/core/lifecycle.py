@@ -84,6 +84,12 @@ ERROR_PROGRESS = "error_progress"
 #: The columns that describe an error, kept together under Policy.LATEST_ERROR.
 ERROR_COLUMNS = ("error_type", "error_message", "exception_trace")
 
+#: When the progress a row shows was reported (what the task said of how far it got, e.g.
+#: 40 of 100: ``celery_ops.report_progress``); the report with the latest time wins.
+PROGRESS_AT = "progress_at"
+#: The columns of a progress report, kept together under Policy.LATEST_PROGRESS.
+PROGRESS_COLUMNS = ("progress_current", "progress_total", "progress_note")
+
 
 class Policy(Enum):
     FIRST = "first"  # the first known value stays (what was sent does not change)
@@ -91,6 +97,8 @@ class Policy(Enum):
     GREATEST = "greatest"  # the largest value any event reports
     #: the error of the furthest event that reports one (by ERROR_PROGRESS), whatever the order
     LATEST_ERROR = "latest error"
+    #: the progress report with the latest PROGRESS_AT, whatever the order they come in
+    LATEST_PROGRESS = "latest progress"
     LATEST = "latest"  # the value of the newest status-setting event; older ones only fill gaps
     SUM = "sum"  # counters: every event adds to it
 
@@ -130,7 +138,13 @@ COLUMN_POLICIES: dict[str, Policy] = {
     ERROR_PROGRESS: Policy.GREATEST,
     "memory_usage_mb": Policy.LATEST,
     "attempts": Policy.SUM,
+    **dict.fromkeys(PROGRESS_COLUMNS, Policy.LATEST_PROGRESS),
+    # After the progress columns, for the same reason as ERROR_PROGRESS.
+    PROGRESS_AT: Policy.GREATEST,
 }
+
+#: The column that orders the reports of each "latest by" policy.
+RANKED_BY = {Policy.LATEST_ERROR: ERROR_PROGRESS, Policy.LATEST_PROGRESS: PROGRESS_AT}
 
 
 @dataclass(slots=True)
@@ -154,18 +168,21 @@ class ExecutionPatch:
         return self.progress == other_progress and self.status not in TERMINAL_STATUSES
 
 
-def error_outranks(incoming: int | None, current: dict[str, Any]) -> bool:
-    """Whether an error reported at progress ``incoming`` replaces the one in ``current``."""
+def outranks(policy: Policy, new: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether the columns ``new`` has under ``policy`` (LATEST_ERROR, LATEST_PROGRESS)
+    replace those of ``current``: its report ranks higher by :data:`RANKED_BY`."""
+    rank = RANKED_BY[policy]
+    incoming = new.get(rank)
     if incoming is None:
         return False
-    known = current.get(ERROR_PROGRESS)
+    known = current.get(rank)
     return known is None or incoming > known
 
 
 def merge_patches(current: ExecutionPatch, new: ExecutionPatch) -> None:
     """Fold ``new`` into ``current`` in place, with the same rules the store's upsert uses."""
     applies = new.supersedes(current.progress)
-    error_applies = error_outranks(new.values.get(ERROR_PROGRESS), current.values)
+    ranked = {policy: outranks(policy, new.values, current.values) for policy in RANKED_BY}
     for column, value in new.values.items():
         policy = COLUMN_POLICIES[column]
         if policy is Policy.SUM:
@@ -176,8 +193,8 @@ def merge_patches(current: ExecutionPatch, new: ExecutionPatch) -> None:
             known = current.values.get(column)
             pick = min if policy is Policy.EARLIEST else max
             current.values[column] = value if known is None else pick(known, value)
-        elif policy is Policy.LATEST_ERROR:
-            if error_applies:
+        elif policy in ranked:
+            if ranked[policy]:
                 current.values[column] = value
         elif current.values.get(column) is None or (policy is Policy.LATEST and applies):
             current.values[column] = value

@@ -49,6 +49,10 @@ class Execution:
     exception_trace: str | None = None
     error_progress: int | None = None
     memory_usage_mb: float | None = None
+    progress_current: float | None = None
+    progress_total: float | None = None
+    progress_note: str | None = None
+    progress_at: datetime | None = None
     parent_id: str | None = None
     root_id: str | None = None
     group_id: str | None = None
@@ -56,17 +60,72 @@ class Execution:
     retried_from: str | None = None
     tenant_id: str | None = None
 
-    #: Fields never shown to anyone: the exact message arguments exist only to retry a task.
-    HIDDEN = frozenset({"id", "message_args", "message_kwargs", "progress", "error_progress"})
+    #: Fields never shown as they are: the exact message arguments exist only to retry a
+    #: task; the progress columns are shown together, as ``progress``.
+    HIDDEN = frozenset(
+        {
+            "id",
+            "message_args",
+            "message_kwargs",
+            "progress",
+            "error_progress",
+            "progress_current",
+            "progress_total",
+            "progress_note",
+            "progress_at",
+        }
+    )
 
     def shown(self) -> dict[str, Any]:
-        """Every field an operator may see, by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.HIDDEN}
+        """Every field an operator may see, by name; ``progress`` is a :class:`Progress`."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.HIDDEN}
+        shown["progress"] = self.reported_progress
+        return shown
+
+    @property
+    def reported_progress(self) -> Progress | None:
+        """How far the task said it got, in its latest report; None if it never said."""
+        if self.progress_at is None or self.progress_current is None:
+            return None
+        return Progress(
+            self.progress_current, self.progress_total, self.progress_note or None, self.progress_at
+        )
 
     @property
     def can_be_resent(self) -> bool:
         """Whether the exact arguments were kept, so that a retry sends the same message."""
         return bool(self.task_name) and None not in (self.message_args, self.message_kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a running task said of how far it got: ``current`` of ``total`` (None: a total it
+    did not know), with a note, at a time."""
+
+    current: float
+    total: float | None
+    note: str | None
+    at: datetime
+
+    @property
+    def fraction(self) -> float | None:
+        """Between 0 and 1; None without a total."""
+        if not self.total or self.total <= 0:
+            return None
+        return min(1.0, max(0.0, self.current / self.total))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "current": _plain_number(self.current),
+            "total": None if self.total is None else _plain_number(self.total),
+            "note": self.note,
+            "at": self.at,
+        }
+
+
+def _plain_number(value: float) -> float | int:
+    """40.0 as 40: counts reported as integers read back as integers."""
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
 @dataclass(frozen=True, slots=True)

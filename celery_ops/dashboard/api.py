@@ -25,7 +25,14 @@ from celery_ops.core.errors import (
     Throttled,
     Unavailable,
 )
-from celery_ops.core.records import AuditEntry, Execution, JobRecord, ScheduleRun, TimelineEntry
+from celery_ops.core.records import (
+    AuditEntry,
+    Execution,
+    JobRecord,
+    Progress,
+    ScheduleRun,
+    TimelineEntry,
+)
 from celery_ops.dashboard import openapi
 from celery_ops.dashboard.auth import actor, door, used_basic_auth
 from celery_ops.operations.filters import parse_filter
@@ -397,4 +404,6 @@ def _int_arg(name: str, default: int | None, low: int, high: int | None) -> Any:
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return as_utc(value).isoformat()
+    if isinstance(value, Progress):
+        return {key: _json_value(part) for key, part in value.as_dict().items()}
     return value

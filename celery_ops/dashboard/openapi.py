@@ -112,6 +112,18 @@ def document() -> dict[str, Any]:
                         "task_id": {"type": "string"},
                         "task_name": {"type": ["string", "null"]},
                         "status": {"type": "string", "enum": list(states.ALL_STATUSES)},
+                        "progress": {
+                            "description": "How far the task said it got, in its latest "
+                            "report (celery_ops.report_progress); null if it never said",
+                            "type": ["object", "null"],
+                            "required": ["current", "total", "note", "at"],
+                            "properties": {
+                                "current": {"type": "number"},
+                                "total": {"type": ["number", "null"]},
+                                "note": {"type": ["string", "null"]},
+                                "at": {"type": "string", "format": "date-time"},
+                            },
+                        },
                     },
                 },
                 "Schedule": {

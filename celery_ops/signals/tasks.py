@@ -20,6 +20,7 @@ from celery_ops.recording.events import ExecutionEvent
 from celery_ops.recording.handoff import RECEIVED_AT_FIELD
 from celery_ops.recording.headers import SENT_AT_HEADER, header_columns
 from celery_ops.recording.payload import Arguments, describe_exception, text_or_none
+from celery_ops.signals.progress import watch_progress
 
 if TYPE_CHECKING:
     from celery_ops.signals.host import RecordingHost
@@ -33,6 +34,7 @@ class TaskSignalHandlers:
         self.app = ops.app
         # task id -> (perf_counter at start, peak RSS in KiB at start), in the running process.
         self._running: dict[str, tuple[float, int]] = {}
+        self.progress = watch_progress(ops)
 
     def _record(self, event: ExecutionEvent) -> None:
         self.ops.recorder.record(event)
@@ -332,15 +334,21 @@ class TaskSignalHandlers:
         )
 
     def _run_figures(self, task_id: str) -> dict[str, Any]:
-        """How long the run of ``task_id`` in this process took and how much memory it grew."""
+        """How long the run of ``task_id`` in this process took, how much memory it grew, and
+        its last progress report."""
         started = self._running.pop(task_id, None)
         if started is None:
             return {}
         began, rss_before = started
-        return {
+        figures = {
             "execution_time_ms": (time.perf_counter() - began) * 1000.0,
             "memory_usage_mb": max(0, _peak_rss_kib() - rss_before) / 1024.0,
         }
+        # The run's last progress report, if not written yet: the row keeps where it got to.
+        reported = self.progress.take(task_id)
+        if reported is not None:
+            figures.update(reported)
+        return figures
 
     def task_internal_error(
         self,

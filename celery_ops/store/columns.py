@@ -27,6 +27,7 @@ TIME_COLUMNS = frozenset(
         "revoked_at",
         "eta",
         "expires",
+        "progress_at",
     }
 )
 #: Long text; every other text column is a name, VARCHAR(255) on every backend.

@@ -106,6 +106,12 @@ class Execution(Base):
     #: The progress of the event whose error the row shows (core.lifecycle.ERROR_PROGRESS).
     error_progress: Mapped[int | None] = mapped_column(Integer)
     memory_usage_mb: Mapped[float | None] = mapped_column(Float)
+    # How far the task said it got (celery_ops.report_progress, or update_state with a meta
+    # of current and total), its latest report: core.lifecycle.Policy.LATEST_PROGRESS.
+    progress_current: Mapped[float | None] = mapped_column(Float)
+    progress_total: Mapped[float | None] = mapped_column(Float)
+    progress_note: Mapped[str | None] = mapped_column(NAME)
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     parent_id: Mapped[str | None] = mapped_column(NAME)
     root_id: Mapped[str | None] = mapped_column(NAME)
     group_id: Mapped[str | None] = mapped_column(NAME)

@@ -25,8 +25,8 @@ from sqlalchemy.dialects import mysql, sqlite
 from celery_ops.core.clock import to_storage
 from celery_ops.core.lifecycle import (
     COLUMN_POLICIES,
-    ERROR_PROGRESS,
     LOST,
+    RANKED_BY,
     REAPABLE,
     TERMINAL_STATUSES,
     ExecutionPatch,
@@ -351,14 +351,12 @@ def _execution_set_clause(new: Any, columns: frozenset[str]) -> SetClause:
                     ),
                 )
             )
-        elif policy is Policy.LATEST_ERROR and ERROR_PROGRESS not in columns:
+        elif policy in RANKED_BY and RANKED_BY[policy] not in columns:
             clause.append((name, func.coalesce(current, incoming)))  # only fills a gap
-        elif policy is Policy.LATEST_ERROR:
-            error_applies = and_(
-                new[ERROR_PROGRESS].is_not(None),
-                or_(t.error_progress.is_(None), new[ERROR_PROGRESS] > t.error_progress),
-            )
-            clause.append((name, case((error_applies, incoming), else_=current)))
+        elif policy in RANKED_BY:
+            rank = RANKED_BY[policy]
+            outranks = and_(new[rank].is_not(None), or_(t[rank].is_(None), new[rank] > t[rank]))
+            clause.append((name, case((outranks, incoming), else_=current)))
         else:
             clause.append(
                 (

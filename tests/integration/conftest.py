@@ -108,6 +108,24 @@ def outlives_soft_limit(seconds):
 def sleepy_acks_late(seconds):
     time.sleep(seconds)
     return seconds
+
+
+@app.task
+def counts_to(total, seconds):
+    # Reports every step, many times a second: celery-ops keeps about one a second.
+    for done in range(total + 1):
+        celery_ops.report_progress(done, total, note=f"step {done}")
+        time.sleep(seconds / max(total, 1))
+    return total
+
+
+@app.task(bind=True)
+def counts_with_update_state(self, total, seconds):
+    # Celery's own convention; this app has no result backend.
+    for done in range(total + 1):
+        self.update_state(state="PROGRESS", meta={"current": done, "total": total})
+        time.sleep(seconds / max(total, 1))
+    return total
 """
 
 

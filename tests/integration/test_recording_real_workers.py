@@ -163,3 +163,36 @@ def test_a_task_sent_by_a_producer_without_celery_ops_is_recorded_by_the_worker(
     row = finished(app, result.id, "SUCCESS", published=False)
     assert row.args == "[4, 5]" and row.published_at is None and row.received_at
     plain.close()
+
+
+def test_a_long_task_reports_its_progress_while_it_runs_and_keeps_the_last(
+    external_app: Callable[..., ExternalApp], new_database
+) -> None:
+    require("redis")
+    app = external_app(REDIS_BROKER, new_database("postgresql"))
+    app.start_worker("progress", pool="prefork", concurrency=2)
+    helper = app.module.counts_to.delay(1000, 4)
+    convention = app.module.counts_with_update_state.delay(100, 4)
+
+    for task in (helper, convention):
+        # Seen while it runs: a report somewhere between the first and the last.
+        row = wait_for(
+            lambda t=task: (
+                (r := app.ops.store.execution(t.id))
+                and r.status == "STARTED"
+                and r.reported_progress
+                and 0 < r.reported_progress.current < r.reported_progress.total
+                and r
+            ),
+            30,
+            f"{task.id} to report progress while running",
+        )
+        assert row.reported_progress.total in (1000, 100)
+
+    row = finished(app, helper.id, "SUCCESS")
+    assert row.reported_progress.current == 1000 and row.reported_progress.note == "step 1000"
+    assert row.reported_progress.fraction == 1.0
+    row = finished(app, convention.id, "SUCCESS")
+    assert (row.reported_progress.current, row.reported_progress.total) == (100, 100)
+    # Written behind the task, not per report, and never on the timeline.
+    assert events_of(app, helper.id) == ["published", "received", "started", "succeeded"]

@@ -12,6 +12,7 @@ from celery_ops.core.lifecycle import FINAL_ATTEMPT
 from celery_ops.recording.events import ExecutionEvent, WorkerReport
 from celery_ops.recording.folding import fold_events
 from celery_ops.recording.payload import Arguments
+from celery_ops.recording.progress import progress_values
 from celery_ops.store import RecordBatch, Store
 
 
@@ -376,3 +377,55 @@ class TestValuesTheDatabaseWouldRefuse:
         assert len(row.tenant_id) == 255 and row.tenant_id.endswith("…")
         assert len(row.error_type) == 255
         assert row.error_message == "bad\\u0000byte" and row.queue == "q\\u0000"
+
+
+def reported(
+    task_id: str, current: float, total: float | None, at: float, note: str = ""
+) -> ExecutionEvent:
+    values = progress_values(current, total, note, at)
+    return ExecutionEvent(task_id, "progress", at, None, 1, values=values, on_timeline=False)
+
+
+class TestProgressReports:
+    def test_the_latest_report_is_kept_whatever_order_the_reports_arrive_in(
+        self, store: Store
+    ) -> None:
+        write(store, event("t1", "started", "STARTED", at=100.0))
+        write(store, reported("t1", 40, 100, 102.0, "page 4"))
+        write(store, reported("t1", 10, 100, 101.0, "page 1"))  # written late: older
+        row = store.execution("t1")
+        assert row is not None and row.reported_progress is not None
+        progress = row.reported_progress
+        assert (progress.current, progress.total, progress.note) == (40, 100, "page 4")
+        assert progress.at.timestamp() == 102.0
+
+    def test_reports_folded_in_one_batch_keep_the_latest(self, store: Store) -> None:
+        write(store, reported("t1", 30, 50, 103.0), reported("t1", 20, 50, 102.0, "older"))
+        progress = store.execution("t1").reported_progress
+        assert (progress.current, progress.total, progress.note) == (30, 50, None)
+
+    def test_the_last_report_stays_when_the_task_ends(self, store: Store) -> None:
+        write(store, event("t1", "started", "STARTED", at=100.0), reported("t1", 1, 3, 100.5))
+        done = event("t1", "succeeded", "SUCCESS", at=104.0)
+        done.values.update(progress_values(3, 3, "done", 103.9))
+        write(store, done)
+        write(store, reported("t1", 2, 3, 102.0))  # handed over before the end, written after
+        row = store.execution("t1")
+        assert row.status == "SUCCESS"
+        assert (row.reported_progress.current, row.reported_progress.note) == (3, "done")
+
+    def test_a_report_without_a_total_or_a_note(self, store: Store) -> None:
+        write(store, reported("t1", 7, None, 100.0, "a note"), reported("t1", 9, None, 101.0))
+        progress = store.execution("t1").reported_progress
+        assert (progress.current, progress.total, progress.note, progress.fraction) == (
+            9,
+            None,
+            None,
+            None,
+        )
+        assert progress.as_dict()["current"] == 9 and isinstance(progress.as_dict()["current"], int)
+
+    def test_a_task_that_reports_nothing_has_no_progress(self, store: Store) -> None:
+        write(store, event("t1", "succeeded", "SUCCESS"))
+        assert store.execution("t1").reported_progress is None
+        assert store.execution("t1").shown()["progress"] is None
