@@ -7,6 +7,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+#: Orders a list of executions can take: newest first (by row id, the order the store first
+#: heard of each task), by last change, slowest run first.
+LIST_ORDERS = ("newest", "changed", "slowest")
+#: A list by last change or by runtime sorts this many of the newest matches: bounded work
+#: on any store, where no index serves that order for every filter.
+SORTED_WINDOW = 10_000
+
 #: Shorter search text cannot use the trigram and word indexes.
 MIN_SEARCH_CHARS = 3
 

@@ -15,6 +15,8 @@ from celery_ops.core.errors import Denied, OperationError
 from celery_ops.dashboard import (
     auth,
     cluster_api,  # noqa: F401 - registers its routes on `api`
+    exports_api,  # noqa: F401 - registers its routes on `api`
+    formatting,
     metrics_api,  # noqa: F401 - registers its routes on `api`
 )
 from celery_ops.dashboard.api import api, status_of
@@ -99,6 +101,7 @@ def register_views(admin: Admin, celery_app: Any) -> None:
 def _attach(app: Flask, ops: CeleryOps) -> None:
     app.extensions["celery_ops"] = ops
     app.register_blueprint(assets)
+    formatting.install(app)
 
     @app.errorhandler(OperationError)
     def _refused(exc: OperationError) -> Any:

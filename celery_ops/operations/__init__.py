@@ -22,6 +22,7 @@ from celery_ops.operations.actors import ADMIN, OPERATOR, ROLES, VIEWER, Actor
 from celery_ops.operations.alerts import AlertOperations
 from celery_ops.operations.auditlog import AuditLog
 from celery_ops.operations.executions import ExecutionOperations
+from celery_ops.operations.exports import ExportOperations
 from celery_ops.operations.health import HealthOperations
 from celery_ops.operations.maintenance import MaintenanceOperations
 from celery_ops.operations.metrics import MetricOperations
@@ -42,6 +43,10 @@ class Operations:
     @property
     def executions(self) -> ExecutionOperations:
         return ExecutionOperations(self.services, self.actor)
+
+    @property
+    def exports(self) -> ExportOperations:
+        return ExportOperations(self.services, self.actor)
 
     @property
     def schedules(self) -> ScheduleOperations:

@@ -12,8 +12,9 @@ from typing import Any
 from celery_ops.core import lifecycle as states
 from celery_ops.core.clock import as_utc
 from celery_ops.core.errors import InvalidInput, NotFound
-from celery_ops.core.filters import ExecutionFilter
+from celery_ops.core.filters import LIST_ORDERS, ExecutionFilter
 from celery_ops.core.records import Execution, FailureGroup, JobRecord, TimelineEntry
+from celery_ops.core.workflow import Workflow, build_workflow
 from celery_ops.operations import bulk
 from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.errors import store_errors
@@ -25,6 +26,8 @@ from celery_ops.operations.tasks import check_task_known
 #: Executions per page, at most.
 MAX_PAGE = 500
 #: Statuses of executions not ended yet.
+#: The most executions of one workflow the execution page draws.
+WORKFLOW_LIMIT = 200
 UNDER_WAY = (states.PENDING, states.RECEIVED, states.STARTED, states.RETRY)
 
 
@@ -88,15 +91,47 @@ class ExecutionOperations(OperationGroup):
             return self._services.store.timeline(task_id)
 
     def page(
-        self, where: ExecutionFilter, limit: int = 50, cursor: int | None = None
+        self,
+        where: ExecutionFilter,
+        limit: int = 50,
+        cursor: int | None = None,
+        order: str = "newest",
     ) -> ExecutionPage:
-        """Newest first, ``limit`` at a time; ``cursor`` is the last page's ``next_cursor``."""
+        """Newest first, ``limit`` at a time; ``cursor`` is the last page's ``next_cursor``.
+        By last change (``changed``) or slowest first (``slowest``): one page, sorted from
+        the newest 10,000 matches."""
         self._require(VIEWER)
         limit = max(1, min(limit, MAX_PAGE))
+        if order not in LIST_ORDERS:
+            raise InvalidInput(f"order must be one of {', '.join(LIST_ORDERS)}, not {order!r}")
         with store_errors():
+            if order != "newest":
+                return ExecutionPage(
+                    self._services.store.sorted_executions(where, order, limit), None
+                )
             rows = self._services.store.executions(where, limit + 1, cursor)
         page, more = rows[:limit], len(rows) > limit
         return ExecutionPage(page, page[-1].id if more and page else None)
+
+    def estimate(self, where: ExecutionFilter, exact_up_to: int = 1000) -> int | None:
+        """How many match: exact up to ``exact_up_to``, beyond it the database's estimate
+        (never a full count of a big table); None when the database gives none."""
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.estimate_executions(where, exact_up_to)
+
+    def versions(self, task_ids: list[str]) -> list[tuple[Any, ...]]:
+        """For a page that shows ``task_ids`` (500 at most): each one's status, status time
+        and progress time, to tell whether any changed since it was drawn."""
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.execution_versions(task_ids[:MAX_PAGE])
+
+    def newest_id(self, where: ExecutionFilter) -> int | None:
+        """The row id of the newest match, to tell whether a list has new rows."""
+        self._require(VIEWER)
+        with store_errors():
+            return self._services.store.newest_execution_id(where)
 
     def related(self, execution: Execution, limit: int = 50) -> Related:
         self._require(VIEWER)
@@ -113,6 +148,21 @@ class ExecutionOperations(OperationGroup):
         children = [row for row in children if row.task_id != execution.task_id]
         group = [row for row in group if row.task_id != execution.task_id]
         return Related(children, group, retries)
+
+    def workflow(self, execution: Execution, limit: int = WORKFLOW_LIMIT) -> Workflow | None:
+        """The chain, group or chord ``execution`` belongs to, as a tree; None for a task
+        that is part of none (alone, with nothing it sent)."""
+        self._require(VIEWER)
+        root = execution.root_id or execution.task_id
+        with store_errors():
+            rows = self._services.store.workflow(root, execution.group_id, limit)
+        if execution.task_id not in {row.task_id for row in rows}:
+            # Its root was purged, or it is not where its root says: start from it instead.
+            with store_errors():
+                rows = self._services.store.workflow(execution.task_id, execution.group_id, limit)
+        if len(rows) <= 1:
+            return None
+        return build_workflow(rows, limit)
 
     def under_way(self, cap: int) -> dict[str, int]:
         """PENDING, RECEIVED, STARTED and RETRY executions, whatever their age, each count

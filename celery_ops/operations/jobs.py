@@ -82,7 +82,11 @@ class ProgressReport(Protocol):
 class Progress:
     """Handed to a job's work: how many items in all, and how many are done."""
 
-    def __init__(self, report: Callable[[int, int | None], None], clock: Clock) -> None:
+    def __init__(
+        self, report: Callable[[int, int | None], None], clock: Clock, job_id: str = ""
+    ) -> None:
+        #: The job's id: where work that keeps what it makes (an export's file) keeps it.
+        self.job_id = job_id
         self._report = report
         self._clock = clock
         self.done = 0
@@ -190,7 +194,7 @@ class JobRunner:
             except StoreError as exc:
                 logger.warning("celery-ops: job %s: could not write progress: %s", job.id, exc)
 
-        progress = Progress(report, self.clock)
+        progress = Progress(report, self.clock, job.id)
         report(0, None)
         try:
             result = work(progress)

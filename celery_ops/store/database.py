@@ -28,6 +28,7 @@ from celery_ops.store.audit import AuditStore, insert_entry
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.engine import create_store_engine
 from celery_ops.store.errors import SchemaError, translated
+from celery_ops.store.exports import ExportStore
 from celery_ops.store.jobs import JobStore
 from celery_ops.store.maintenance import ReapResult
 from celery_ops.store.queues import QueueStore
@@ -110,6 +111,11 @@ class Store:
         """Background jobs and their progress."""
         return JobStore(self.engine)
 
+    @property
+    def exports(self) -> ExportStore:
+        """The files of exports, kept for their download."""
+        return ExportStore(self.engine)
+
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -160,6 +166,29 @@ class Store:
         with translated(), self.engine.connect() as connection:
             return queries.list_executions(connection, where, limit, before_id)
 
+    def sorted_executions(
+        self, where: ExecutionFilter, order: str, limit: int = 50
+    ) -> list[Execution]:
+        """One page of the newest matches in ``order`` (queries.LIST_ORDERS)."""
+        with translated(), self.engine.connect() as connection:
+            return queries.list_executions(connection, where, limit, None, order)
+
+    def execution_versions(
+        self, task_ids: list[str]
+    ) -> list[tuple[str, str | None, datetime | None, datetime | None]]:
+        """Task id, status, status time and progress time of each of ``task_ids`` found."""
+        with translated(), self.engine.connect() as connection:
+            return queries.execution_versions(connection, task_ids)
+
+    def newest_execution_id(self, where: ExecutionFilter) -> int | None:
+        with translated(), self.engine.connect() as connection:
+            return queries.newest_id(connection, where)
+
+    def estimate_executions(self, where: ExecutionFilter, exact_up_to: int) -> int | None:
+        """Exact up to ``exact_up_to``, else the planner's estimate; None: no estimate."""
+        with translated(), self.engine.connect() as connection:
+            return queries.estimate_executions(connection, where, exact_up_to)
+
     def count_executions(self, where: ExecutionFilter, cap: int | None = 10_000) -> int:
         """How many executions match, counting at most ``cap`` (None: all of them)."""
         with translated(), self.engine.connect() as connection:
@@ -195,6 +224,14 @@ class Store:
         """Task names some worker has registered (``celery_ops_definitions``)."""
         with translated(), self.engine.connect() as connection:
             return queries.known_task_names(connection)
+
+    def workflow(
+        self, root_task_id: str, group_id: str | None = None, limit: int = 200
+    ) -> list[Execution]:
+        """The executions of the workflow rooted at ``root_task_id`` (with the members of
+        ``group_id``), at most ``limit``."""
+        with translated(), self.engine.connect() as connection:
+            return queries.get_workflow(connection, root_task_id, group_id, limit)
 
     def timeline(self, task_id: str) -> list[TimelineEntry]:
         with translated(), self.engine.connect() as connection:

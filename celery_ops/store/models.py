@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from celery_ops.store.types import BigId, LongText, UTCDateTime
+from celery_ops.store.types import BigId, Blob, LongText, UTCDateTime
 
 NAME = String(255)
 TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
@@ -457,6 +457,19 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ExportPart(Base):
+    """A piece of an export file (zlib-compressed), kept in the store so that any dashboard
+    process can serve the download; pieces are read back in ``seq`` order."""
+
+    __tablename__ = "celery_ops_export_parts"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(Blob)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class SearchText(Base):
     """The text of each execution's (shown) arguments that search looks in, written once.
 
@@ -490,6 +503,7 @@ queue_pauses = cast(Table, QueuePause.__table__)
 rollups = cast(Table, Rollup.__table__)
 queue_samples = cast(Table, QueueSampleRow.__table__)
 alerts = cast(Table, AlertRow.__table__)
+export_parts = cast(Table, ExportPart.__table__)
 alert_occurrences = cast(Table, AlertOccurrence.__table__)
 
 #: The rollups' bookkeeping on an execution row (celery_ops.store.rollups), not part of it.

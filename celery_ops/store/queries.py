@@ -12,14 +12,16 @@ from sqlalchemy import (
     RowMapping,
     Select,
     and_,
+    case,
     func,
     literal_column,
+    or_,
     select,
     table,
     true,
 )
 
-from celery_ops.core.filters import ExecutionFilter
+from celery_ops.core.filters import LIST_ORDERS, SORTED_WINDOW, ExecutionFilter
 from celery_ops.core.lifecycle import STARTED
 from celery_ops.core.records import (
     Execution,
@@ -43,6 +45,37 @@ def get_execution(connection: Connection, task_id: str) -> Execution | None:
         select(*execution_record).where(executions.c.task_id == task_id)
     ).first()
     return Execution(**row._mapping) if row is not None else None
+
+
+def get_workflow(
+    connection: Connection, root_task_id: str, group_id: str | None, limit: int
+) -> list[Execution]:
+    """The executions of a workflow (chain, group, chord): its root, the members of
+    ``group_id``, and everything they sent, level by level, through the parent and group
+    indexes; at most ``limit`` rows in all."""
+    found: dict[str, Execution] = {}
+    root = get_execution(connection, root_task_id)
+    if root is not None:
+        found[root.task_id] = root
+    parents = [root_task_id]
+    # Members of a group sent from outside any task have no parent to be found by.
+    groups = {group_id} if group_id else set()
+    groups_seen: set[str] = set()
+    while (parents or groups) and len(found) < limit:
+        condition: ColumnElement[bool] = executions.c.parent_id.in_(parents)
+        if groups:
+            condition = or_(condition, executions.c.group_id.in_(sorted(groups)))
+        groups_seen |= groups
+        level = connection.execute(
+            select(*execution_record).where(condition).order_by(executions.c.id).limit(limit)
+        )
+        parents = []
+        for row in level:
+            if row.task_id not in found and len(found) < limit:
+                found[row.task_id] = Execution(**row._mapping)
+                parents.append(row.task_id)
+        groups = {g for task_id in parents if (g := found[task_id].group_id)} - groups_seen
+    return list(found.values())
 
 
 def get_timeline(connection: Connection, task_id: str) -> list[TimelineEntry]:
@@ -104,15 +137,86 @@ def count_executions(connection: Connection, where: ExecutionFilter, cap: int | 
 
 
 def list_executions(
-    connection: Connection, where: ExecutionFilter, limit: int, before_id: int | None
+    connection: Connection,
+    where: ExecutionFilter,
+    limit: int,
+    before_id: int | None,
+    order: str = "newest",
 ) -> list[Execution]:
-    """Newest first (by row id, the order the store first heard of each task), ``limit`` at a
-    time below ``before_id``: keyset paging, never OFFSET or COUNT(*)."""
+    """``limit`` executions matching ``where`` in ``order``. Newest first pages below row id
+    ``before_id`` (keyset paging, never OFFSET or COUNT(*)); the other orders sort the
+    newest :data:`SORTED_WINDOW` matches and have one page."""
     condition = filter_condition(where, connection.dialect.name, LISTED_MATCHES)
-    query = select(*execution_record).where(condition).order_by(executions.c.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(executions.c.id < before_id)
+    column = executions.c
+    if order == "newest":
+        query = select(*execution_record).where(condition).order_by(column.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(column.id < before_id)
+        return [Execution(**row._mapping) for row in connection.execute(query)]
+    if order not in LIST_ORDERS:
+        raise ValueError(f"unknown order {order!r}")
+    window = (
+        select(column.id)
+        .where(condition)
+        .order_by(column.id.desc())
+        .limit(SORTED_WINDOW)
+        .subquery()
+    )
+    key = column.status_at if order == "changed" else column.execution_time_ms
+    query = (
+        select(*execution_record)
+        .where(column.id.in_(select(window.c.id)))
+        # NULLs last on every backend: CASE first, as MariaDB has no NULLS LAST.
+        .order_by(case((key.is_(None), 1), else_=0), key.desc(), column.id.desc())
+        .limit(limit)
+    )
     return [Execution(**row._mapping) for row in connection.execute(query)]
+
+
+def execution_versions(
+    connection: Connection, task_ids: list[str]
+) -> list[tuple[str, str | None, datetime | None, datetime | None]]:
+    """What says whether each of ``task_ids`` changed: status, its time, the progress time."""
+    column = executions.c
+    rows = connection.execute(
+        select(column.task_id, column.status, column.status_at, column.progress_at)
+        .where(column.task_id.in_(task_ids))
+        .order_by(column.task_id)
+    )
+    return [(row.task_id, row.status, row.status_at, row.progress_at) for row in rows]
+
+
+def newest_id(connection: Connection, where: ExecutionFilter) -> int | None:
+    """The row id of the newest execution matching ``where``."""
+    condition = filter_condition(where, connection.dialect.name, LISTED_MATCHES)
+    query = select(executions.c.id).where(condition).order_by(executions.c.id.desc()).limit(1)
+    return connection.execute(query).scalar()
+
+
+def estimate_executions(
+    connection: Connection, where: ExecutionFilter, exact_up_to: int
+) -> int | None:
+    """How many executions match: exactly up to ``exact_up_to``, beyond it the planner's
+    estimate (PostgreSQL, MariaDB; never a full count), None where there is none (SQLite)."""
+    counted = count_executions(connection, where, exact_up_to + 1)
+    if counted <= exact_up_to:
+        return counted
+    dialect = connection.dialect.name
+    if dialect not in ("postgresql", "mysql", "mariadb"):
+        return None
+    statement = select(executions.c.id).where(filter_condition(where, dialect))
+    # Values written into the text (EXPLAIN takes no parameters through every driver),
+    # quoted by SQLAlchemy; a "%" would read as a placeholder to some drivers: no estimate.
+    sql = str(statement.compile(connection, compile_kwargs={"literal_binds": True}))
+    if "%" in sql:
+        return None
+    if dialect == "postgresql":
+        plan: Any = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
+        estimate = plan[0]["Plan"]["Plan Rows"]
+    else:
+        rows = connection.exec_driver_sql(f"EXPLAIN {sql}")
+        estimate = max((int(row._mapping["rows"] or 0) for row in rows), default=0)
+    return max(int(estimate), exact_up_to + 1)
 
 
 def filter_condition(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Text
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, LargeBinary, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
@@ -16,6 +16,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 #: Payload text: MariaDB's TEXT holds only 64 KiB, less than a cut payload plus its marker.
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+#: Bytes up to 16 MiB on MariaDB/MySQL (a plain BLOB holds 64 KiB).
+Blob = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

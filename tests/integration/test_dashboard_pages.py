@@ -117,7 +117,8 @@ class TestExecutions:
         form = {"action": "purge", "scope": "matching", "task": "extapp.add"}
         asked = post_form(client, "/executions/action", form, "/executions/")
         assert asked.status_code == 200
-        assert re.search(r"deletes <strong>3</strong>", asked.text)
+        assert re.search(r"deletes the records and timelines of <strong>3</strong>", asked.text)
+        assert "Delete 3 execution(s)?" in asked.text
         assert dashboard.external.ops.store.execution(results[0].id) is not None
         done = client.post(
             "/executions/action",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import redirect, request, url_for
@@ -56,13 +55,3 @@ def int_arg(name: str) -> int | None:
 def back(default_endpoint: str) -> str:
     """Where a form's ``back`` field says to return to, if it is a page of this site."""
     return safe_next(request.form.get("back"), url_for(default_endpoint))
-
-
-def pretty(text: str | None) -> str:
-    """Stored JSON indented for reading; anything else as it is."""
-    if text is None:
-        return ""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return text

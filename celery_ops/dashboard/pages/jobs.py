@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_admin import expose
 
 from celery_ops.core.errors import NotFound
@@ -28,7 +28,23 @@ class JobsView(Page):
         except NotFound as exc:
             flash(str(exc), "warning")
             return redirect(url_for("executions.index"))
-        return self.render("celery_ops/job.html", job=job, running=_running(job))
+        return self.render(
+            "celery_ops/job.html", job=job, running=_running(job), version=_version(job)
+        )
+
+    @expose("/<job_id>/live")  # type: ignore[untyped-decorator]
+    def live(self, job_id: str) -> Any:
+        """What changed on an open job page: 204 if nothing did, else its live region."""
+        job = door().executions.job(job_id)
+        version = _version(job)
+        if version == request.args.get("version"):
+            return "", 204
+        html = render_template("celery_ops/_job.html", job=job, running=_running(job))
+        return jsonify({"version": version, "html": html, "done": not _running(job)})
+
+
+def _version(job: JobRecord) -> str:
+    return f"{job.status}:{job.done}:{job.total}"
 
 
 def _running(job: JobRecord) -> bool:
