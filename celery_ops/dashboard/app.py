@@ -6,21 +6,20 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, redirect, url_for
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFProtect
 
-from celery_ops.core.errors import Denied, OperationError
 from celery_ops.dashboard import (
     auth,
     cluster_api,  # noqa: F401 - registers its routes on `api`
+    errors,
     exports_api,  # noqa: F401 - registers its routes on `api`
     formatting,
     metrics_api,  # noqa: F401 - registers its routes on `api`
 )
-from celery_ops.dashboard.api import api, status_of
-from celery_ops.dashboard.api import error as api_error
+from celery_ops.dashboard.api import api
 from celery_ops.dashboard.assets import assets
 from celery_ops.dashboard.encoding import StandardJSONProvider
 from celery_ops.dashboard.monitoring import monitoring
@@ -67,6 +66,13 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
     app.config.update(config)
     protect(app, ops.config)
     _attach(app, ops)
+    errors.install_pages(app)
+    # Asked for by browsers and tools that do not read the page's <link rel="icon">.
+    app.add_url_rule(
+        "/favicon.ico",
+        "favicon",
+        lambda: redirect(url_for("celery_ops_assets.static", filename="favicon.svg"), 301),
+    )
     CSRFProtect(app).exempt(api)
     auth.install(app)
     app.register_blueprint(api)
@@ -103,15 +109,7 @@ def _attach(app: Flask, ops: CeleryOps) -> None:
     app.register_blueprint(assets)
     formatting.install(app)
 
-    @app.errorhandler(OperationError)
-    def _refused(exc: OperationError) -> Any:
-        # What a page did not handle itself: the operations layer's sentence, never a 500.
-        status, code = status_of(exc)
-        if request.path.startswith("/api/"):
-            return api_error(status, code, str(exc))
-        if isinstance(exc, Denied):
-            return render_template("celery_ops/forbidden.html", reason=str(exc)), 403
-        return render_template("celery_ops/refused.html", reason=str(exc), status=status), status
+    errors.install_refusals(app)
 
 
 def _announce_first_admin(ops: CeleryOps) -> None:

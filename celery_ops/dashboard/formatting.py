@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -183,6 +184,62 @@ def _decoded(text: str | None) -> Any:
         return text
 
 
+@dataclass(frozen=True)
+class Target:
+    """One thing an audit entry names, as words, and the page it links to (an endpoint and
+    its arguments) when there is one."""
+
+    label: str
+    text: str
+    endpoint: str | None = None
+    arguments: Mapping[str, str] | None = None
+
+
+#: Target keys naming a thing with a page: the endpoint and its argument.
+_TARGET_PAGES = {
+    "task_id": ("executions.details", "task_id"),
+    "created": ("executions.details", "task_id"),
+    "retried_from": ("executions.details", "task_id"),
+    "queue": ("queues.details", "queue_name"),
+    "worker": ("workers.details", "hostname"),
+    "task": ("tasks.details", "task_name"),
+}
+
+
+def audit_targets(action: str, targets: Any, limit: int = 120) -> list[Target]:
+    """What an audit entry acted on, readable: ``Task id 3f2a…`` linked to its page,
+    ``Statuses FAILURE, LOST``; a schedule's ``name`` links to the schedule."""
+    if not isinstance(targets, Mapping):
+        return [Target("Target", _cut(str(targets), limit))] if targets else []
+    shown = []
+    for key, value in targets.items():
+        if value is None or value == [] or value == {}:
+            continue
+        text = _cut(_words(value), limit)
+        page = _TARGET_PAGES.get(key)
+        if key == "name" and action.startswith("schedule-"):
+            page = ("schedules.details", "schedule_name")
+        if page is not None and isinstance(value, str):
+            shown.append(Target(label(key), text, page[0], {page[1]: value}))
+        else:
+            shown.append(Target(label(key), text))
+    return shown
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_words(item) for item in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{label(str(k))} {_words(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def install(app: Any) -> None:
     """Make these the Jinja filters of ``app`` (a Flask app or blueprint state)."""
     filters = app.jinja_env.filters
@@ -197,3 +254,4 @@ def install(app: Any) -> None:
         details_text=details_text,
         arguments_preview=arguments_preview,
     )
+    app.jinja_env.globals["audit_targets"] = audit_targets

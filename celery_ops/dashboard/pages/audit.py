@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import flash, request, url_for
@@ -37,11 +36,4 @@ class AuditView(Page):
             rows=page.entries,
             next_url=next_url,
             args=request.args,
-            targets=_targets,
         )
-
-
-def _targets(targets: Any) -> str:
-    if isinstance(targets, str):
-        return targets
-    return json.dumps(targets, default=str, ensure_ascii=False)

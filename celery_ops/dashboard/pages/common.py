@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
-from flask import redirect, request, url_for
+from flask import current_app, jsonify, redirect, request, url_for
 from flask_admin import BaseView
 from werkzeug.datastructures import MultiDict
 
@@ -35,6 +37,47 @@ class Page(SignedIn, BaseView):  # type: ignore[misc]
     def render(self, template: str, **kwargs: Any) -> Any:
         kwargs.setdefault("account", actor())
         return super().render(template, **kwargs)
+
+
+def live_page(view: Any, template: str, **context: Any) -> Any:
+    """A page whose ``live_*`` blocks update themselves (``static/celery_ops.js``): the
+    page, or, asked with ``?live=<block>``, that block alone when it changed since
+    ``version`` (else 204)."""
+    context.setdefault("account", actor())
+    asked = request.args.get("live")
+    if asked:
+        if not asked.startswith("live_"):
+            return "", 204
+        html = render_block(template, asked, context)
+        version = _version(html)
+        if request.args.get("version") == version:
+            return "", 204
+        return jsonify({"version": version, "html": html, "done": False})
+    blocks = current_app.jinja_env.get_template(template).blocks
+    versions = {
+        name: _version(render_block(template, name, context))
+        for name in blocks
+        if name.startswith("live_")
+    }
+    separator = "&" if request.query_string else "?"
+    live_url = f"{request.full_path.rstrip('?')}{separator}live="
+    return view.render(template, live_url=live_url, live_versions=versions, **context)
+
+
+#: A form's CSRF token differs at each rendering: not a change of what the page shows.
+_CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
+def _version(html: str) -> str:
+    return hashlib.blake2s(_CSRF_VALUE.sub("", html).encode(), digest_size=12).hexdigest()
+
+
+def render_block(template_name: str, block: str, context: dict[str, Any]) -> str:
+    """One block of a template, rendered alone with ``context`` and Flask's globals."""
+    template = current_app.jinja_env.get_template(template_name)
+    values = dict(context)
+    current_app.update_template_context(values)
+    return "".join(template.blocks[block](template.new_context(values)))
 
 
 def query_params(args: MultiDict[str, str], keys: frozenset[str] | None = None) -> dict[str, Any]:

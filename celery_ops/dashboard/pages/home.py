@@ -10,7 +10,7 @@ from flask_admin import AdminIndexView, expose
 from celery_ops.core import lifecycle as states
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.dashboard.auth import actor, door
-from celery_ops.dashboard.pages.common import SignedIn
+from celery_ops.dashboard.pages.common import SignedIn, live_page
 
 #: Counts on the home page stop here ("10000" reads "10,000 or more").
 COUNT_CAP = 10_000
@@ -29,7 +29,8 @@ class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
         ended = {label: operations.metrics.counts(since, now) for label, since in windows.items()}
         under_way = executions.under_way(COUNT_CAP)
         failures = executions.page(ExecutionFilter(statuses=(states.FAILURE,)), 10).items
-        return self.render(
+        return live_page(
+            self,
             "celery_ops/home.html",
             ended=ended,
             under_way=under_way,

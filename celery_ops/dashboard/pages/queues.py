@@ -10,7 +10,7 @@ from flask_admin import expose
 
 from celery_ops.core.errors import NotFound
 from celery_ops.dashboard.auth import door
-from celery_ops.dashboard.pages.common import REFUSALS, Page, back
+from celery_ops.dashboard.pages.common import REFUSALS, Page, back, live_page
 from celery_ops.dashboard.pages.executions import followed
 
 ACTIONS = ("pause", "resume", "purge")
@@ -19,7 +19,7 @@ ACTIONS = ("pause", "resume", "purge")
 class QueuesView(Page):
     @expose("/")  # type: ignore[untyped-decorator]
     def index(self) -> Any:
-        return self.render("celery_ops/queues.html", queues=door().queues.all())
+        return live_page(self, "celery_ops/queues.html", queues=door().queues.all())
 
     # Not `name`: Flask-Admin's views take that argument themselves.
     @expose("/view/<path:queue_name>")  # type: ignore[untyped-decorator]
@@ -29,7 +29,7 @@ class QueuesView(Page):
         except NotFound:
             flash(f"No queue named {queue_name}.", "warning")
             return redirect(url_for(".index"))
-        return self.render("celery_ops/queue.html", queue=queue)
+        return live_page(self, "celery_ops/queue.html", queue=queue)
 
     @expose("/action", methods=["POST"])  # type: ignore[untyped-decorator]
     def action(self) -> Any:

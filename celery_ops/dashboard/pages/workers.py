@@ -10,7 +10,7 @@ from flask_admin import expose
 
 from celery_ops.core.errors import NotFound
 from celery_ops.dashboard.auth import door
-from celery_ops.dashboard.pages.common import REFUSALS, Page, back
+from celery_ops.dashboard.pages.common import REFUSALS, Page, back, live_page
 from celery_ops.operations.control import Answers
 
 #: Form actions, and what each says when the worker took it.
@@ -28,7 +28,7 @@ ACTIONS = {
 class WorkersView(Page):
     @expose("/")  # type: ignore[untyped-decorator]
     def index(self) -> Any:
-        return self.render("celery_ops/workers.html", workers=door().workers.all())
+        return live_page(self, "celery_ops/workers.html", workers=door().workers.all())
 
     @expose("/view/<path:hostname>")  # type: ignore[untyped-decorator]
     def details(self, hostname: str) -> Any:
@@ -39,7 +39,7 @@ class WorkersView(Page):
             flash(f"No worker named {hostname}.", "warning")
             return redirect(url_for(".index"))
         paused = {pause.name for pause in operations.queues.pauses()}
-        return self.render("celery_ops/worker.html", worker=worker, paused=paused)
+        return live_page(self, "celery_ops/worker.html", worker=worker, paused=paused)
 
     @expose("/action", methods=["POST"])  # type: ignore[untyped-decorator]
     def action(self) -> Any:
