@@ -6,7 +6,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask, redirect, url_for
+from flask import Flask, Response, redirect, url_for
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFProtect
@@ -67,6 +67,7 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
     protect(app, ops.config)
     _attach(app, ops)
     errors.install_pages(app)
+    app.after_request(_with_language)
     # Asked for by browsers and tools that do not read the page's <link rel="icon">.
     app.add_url_rule(
         "/favicon.ico",
@@ -110,6 +111,15 @@ def _attach(app: Flask, ops: CeleryOps) -> None:
     formatting.install(app)
 
     errors.install_refusals(app)
+
+
+def _with_language(response: Response) -> Response:
+    """Flask-Admin's layout opens ``<html>`` without a language; screen readers need one."""
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        body = response.get_data()
+        if b"<html>" in body[:300]:
+            response.set_data(body.replace(b"<html>", b'<html lang="en">', 1))
+    return response
 
 
 def _announce_first_admin(ops: CeleryOps) -> None:

@@ -28,7 +28,8 @@ from celery.exceptions import Ignore
 
 import celery_ops
 
-app = Celery("extapp", broker=os.environ["BROKER_URL"])
+# A result backend only when a test asks for one (a chord needs one).
+app = Celery("extapp", broker=os.environ["BROKER_URL"], backend=os.environ.get("RESULT_BACKEND"))
 app.conf.task_default_queue = os.environ["QUEUE"]
 app.conf.broker_connection_retry_on_startup = True
 if os.environ.get("MAX_PRIORITY"):
@@ -117,6 +118,24 @@ def counts_to(total, seconds):
         celery_ops.report_progress(done, total, note=f"step {done}")
         time.sleep(seconds / max(total, 1))
     return total
+
+
+@app.task
+def explodes(x):
+    raise ValueError(f"member {x} failed")
+
+
+@app.task
+def total(values):
+    return sum(values)
+
+
+@app.task
+def starts_a_chord():
+    from celery import chord
+
+    chord([add.s(1, 1), explodes.s(2), add.s(3, 3)])(total.s())
+    return "sent"
 
 
 @app.task(bind=True)

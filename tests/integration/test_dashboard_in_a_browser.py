@@ -1,92 +1,22 @@
-"""The dashboard in Debian's Chromium, driven by Playwright, served by `ops dashboard`.
-
-Screenshots of each step go to $CELERY_OPS_SCREENSHOTS when set (docs/screenshots is made
-that way), else to the test's temporary directory.
-"""
+"""The dashboard in Debian's Chromium, driven by Playwright, served by `ops dashboard`:
+an operator's day. Screenshots of each step go to docs/screenshots (integration/browser.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers.services import IN_CI, REDIS_BROKER, require
 from helpers.waiting import wait_for
+from integration.browser import browser_page, served, shots, sign_in, status_of
 from integration.conftest import ExternalApp
 
 from celery_ops.operations import Actor
 
+__all__ = ["browser_page", "served", "shots"]
+
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "operator-password"
-
-
-@pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox"]
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    """Where the steps' screenshots go: $CELERY_OPS_SCREENSHOTS, else the test's directory."""
-    directory = Path(os.environ.get("CELERY_OPS_SCREENSHOTS") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture
-def served(
-    external_app: Callable[..., ExternalApp], new_database
-) -> Iterator[tuple[str, ExternalApp]]:
-    """`celery -A extapp ops dashboard` on a free port, a worker, an operator and an admin."""
-    require("redis")
-    app = external_app(REDIS_BROKER, new_database("postgresql"))
-    assert app.ops_cli("db", "upgrade").returncode == 0
-    accounts = app.ops.operations(Actor.system("tests")).accounts
-    accounts.add("olivia", PASSWORD, "operator")
-    accounts.add("adam", PASSWORD, "admin")
-    app.start_worker("browser-worker", pool="threads", concurrency=2)
-    address = app.start_dashboard()
-    port = int(address.rsplit(":", 1)[1])
-    wait_for(lambda: _listening(port), 15, "the dashboard to listen")
-    yield address, app
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def sign_in(page: Any, username: str) -> None:
-    """Fill in and send the login form the page shows."""
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-
-
-def status_of(app: ExternalApp, task_id: str) -> str | None:
-    row = app.ops.store.execution(task_id)
-    return row.status if row else None
 
 
 def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_schedule(
@@ -118,18 +48,18 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
 
     # Filter the failures, open one, retry it, land on the new execution.
     page.goto(f"{base}/executions/")
-    page.select_option("#f-status", ["FAILURE"])
+    page.click("label[for=f-status-failure]")
     page.click("#filters button[type=submit]")
-    expect(page.locator("#executions")).to_contain_text(failed.id)
+    expect(page.locator(f"tr[data-task-id='{failed.id}']")).to_contain_text("FAILURE")
     page.screenshot(path=str(shots / "executions-failures.png"), full_page=True)
-    page.click(f"text={failed.id}")
+    page.click(f"tr[data-task-id='{failed.id}'] a")
     expect(page.locator("#traceback")).to_contain_text("KeyError")
     page.screenshot(path=str(shots / "execution-failure.png"), full_page=True)
     page.click("button[value=retry]")
     expect(page.locator(".alert-success")).to_contain_text("Retried 1 execution")
     new_id = page.locator("#task-id").inner_text()
     assert new_id != failed.id
-    expect(page.locator("body")).to_contain_text("retried from")
+    expect(page.locator("#facts")).to_contain_text("Retry of")
     wait_for(lambda: status_of(app, new_id) == "FAILURE", 30, "the retry to run")
     assert app.ops.store.execution(new_id).retried_from == failed.id
 
@@ -173,7 +103,7 @@ def test_an_operator_signs_in_retries_a_failure_cancels_a_task_and_edits_a_sched
     page.click("text=Sign out")
     sign_in(page, "adam")
     page.goto(f"{base}/audit/")
-    for action in ("login", "retry", "cancel", "schedule-update", "schedule-delete", "logout"):
+    for action in ("login", "retry", "cancel", "schedule update", "schedule delete", "logout"):
         expect(page.locator("#audit")).to_contain_text(action)
     expect(page.locator("#audit")).to_contain_text("olivia")
     page.screenshot(path=str(shots / "audit.png"), full_page=True)

@@ -24,6 +24,7 @@ from celery_ops.dashboard.pages.common import (
 )
 from celery_ops.dashboard.pages.execution import OneExecution
 from celery_ops.dashboard.pages.jobs import job_message
+from celery_ops.operations import OPERATOR
 from celery_ops.operations.filters import FILTER_KEYS, parse_filter
 from celery_ops.operations.jobs import Accepted
 
@@ -88,7 +89,8 @@ class ExecutionsView(OneExecution):
         else:
             selection = {"filter": query_params(request.form, FILTER_KEYS)}
         try:
-            asks_first = action == "purge" or scope == "matching"
+            # Asked only of who may act: anyone else is refused (and audited) by the door.
+            asks_first = (action == "purge" or scope == "matching") and actor().may(OPERATOR)
             if asks_first and request.form.get("confirm") != "yes":
                 return self._confirm(action, selection, returning)
             if scope == "selected" and len(ids) == 1 and action != "purge":

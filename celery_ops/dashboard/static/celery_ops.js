@@ -48,6 +48,20 @@
   }
   window.celeryOps = { localiseTimes: localiseTimes };
 
+  // A table wider than the screen scrolls sideways in its own box (celery_ops.css): such a
+  // box takes the keyboard's focus, so that it scrolls with the arrow keys too.
+  function scrollableByKeyboard(root) {
+    var boxes = (root || document).querySelectorAll("table.table, .ops-table-wrap");
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i];
+      if (box.scrollWidth > box.clientWidth + 1) {
+        box.setAttribute("tabindex", "0");
+      } else if (box.getAttribute("tabindex") === "0") {
+        box.removeAttribute("tabindex");
+      }
+    }
+  }
+
   // Live regions: an element with data-live asks its URL for what changed every
   // data-interval seconds (2 by default), sending the version it shows; the server answers
   // 204 when nothing did, else {"version", "html", "done"}. Paused while the tab is hidden
@@ -109,6 +123,7 @@
         element.setAttribute("data-version", answer.version);
         restoreSelection(element, kept);
         localiseTimes(element);
+        scrollableByKeyboard(element);
         if (answer.done) { region.done = true; }
         element.dispatchEvent(new CustomEvent("ops:updated", { bubbles: true }));
       })
@@ -138,6 +153,8 @@
       regions.push({ element: elements[i], interval: seconds * 1000, last: Date.now() });
     }
     localiseTimes(document);
+    scrollableByKeyboard(document);
+    window.addEventListener("resize", function () { scrollableByKeyboard(document); });
     window.setInterval(function () { localiseTimes(document); }, 30000);
     var control = document.getElementById("ops-live");
     if (control) {
