@@ -463,6 +463,93 @@ def _print_row(name: str, summary: dict[str, float]) -> None:
     )
 
 
+def live_pages(rows: int) -> dict[str, str]:
+    """Pages that poll for changes while open: name -> path."""
+    return {
+        "execution page": f"/executions/view/{task_id_of(1 + 7_654_321 % rows)}",
+        "executions list": "/executions/",
+        "list status=FAILURE": "/executions/?status=FAILURE",
+        "list task (rare)": "/executions/?task=app.tasks.task_07",
+        "home": "/",
+        "workers": "/workers/",
+        "queues": "/queues/",
+    }
+
+
+def measure_live(url: str, rows: int, repeat: int) -> dict[str, dict[str, float]]:
+    """What an open page costs: its weight, and per poll of each live block (answered 204,
+    as on a store where nothing changed) the server time, the SQL statements and their time;
+    polls per minute from the block's interval."""
+    celery_app = Celery("bench-live", set_as_current=False)
+    celery_app.conf.update(
+        broker_url="memory://", ops_database_url=url, ops_dashboard_secret_key="bench"
+    )
+    app = create_app(celery_app)
+    ops = get_ops(celery_app)
+    if ops.store.accounts.user("bench") is None:
+        ops.operations(Actor.system("bench")).accounts.add("bench", PASSWORD, "admin")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").text)
+    assert token, "no CSRF token on the login page"
+    client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token[1]})
+    statements: list[float] = []
+
+    def started(conn, cursor, statement, parameters, context, executemany):
+        conn.info["began"] = time.perf_counter()
+
+    def ended(conn, cursor, statement, parameters, context, executemany):
+        statements.append((time.perf_counter() - conn.info.pop("began")) * 1000)
+
+    from sqlalchemy import event
+
+    event.listen(ops.store.engine, "before_cursor_execute", started)
+    event.listen(ops.store.engine, "after_cursor_execute", ended)
+    results: dict[str, dict[str, float]] = {}
+    assets: dict[str, int] = {}
+    for name, path in live_pages(rows).items():
+        html = client.get(path).get_data(as_text=True)
+        weight = len(html.encode())
+        for asset in re.findall(r'(?:href|src)="(/(?:celery-ops/)?static/[^"]+)"', html):
+            if asset not in assets:
+                assets[asset] = len(client.get(asset).get_data())
+            weight += assets[asset]
+        blocks = re.findall(
+            r'data-live="([^"]+)" data-version="([^"]*)"(?: data-interval="([\d.]+)")?', html
+        )
+        shown = ",".join(re.findall(r'data-task-id="([^"]+)"', html))
+        for number, (live_url, version, interval) in enumerate(blocks, 1):
+            poll = f"{live_url.replace('&amp;', '&')}&version={version}"
+            if "data-live-ids" in html and "/executions/live" in poll:
+                poll += f"&ids={shown}"
+            timings, counts, db_ms = [], [], []
+            for i in range(repeat + 1):
+                statements.clear()
+                began = time.perf_counter()
+                response = client.get(poll)
+                elapsed = (time.perf_counter() - began) * 1000
+                if response.status_code != 204:
+                    raise SystemExit(f"{name}: {poll} answered {response.status_code}")
+                if i:
+                    timings.append(elapsed)
+                    counts.append(len(statements))
+                    db_ms.append(sum(statements))
+            label = f"live: {name}" + (f" (block {number})" if len(blocks) > 1 else "")
+            results[label] = {
+                **_summary(timings),
+                "statements": statistics.median(counts),
+                "db_ms_median": round(statistics.median(db_ms), 2),
+                "polls_per_minute": round(60 / float(interval or 2), 1),
+                "page_bytes": weight,
+            }
+            _print_row(label, results[label])
+            print(
+                f"    {results[label]['statements']:.0f} statement(s), "
+                f"{results[label]['db_ms_median']} ms in the database per poll, "
+                f"{results[label]['polls_per_minute']} polls a minute, page {weight:,} bytes"
+            )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
@@ -473,11 +560,17 @@ def main() -> None:
     parser.add_argument(
         "--only", action="append", help="time only the views whose name holds this (repeatable)"
     )
+    parser.add_argument(
+        "--live", action="store_true", help="also time the polls of the pages that update live"
+    )
     options = parser.parse_args()
 
     url, end = prepare_store(options.backend, options.rows, options.reseed)
     print(f"{options.repeat} requests per view, server time in process:")
     results = measure(url, options.rows, end, options.repeat, options.only)
+    if options.live:
+        print("Live pages: a poll of each live block while nothing changes (204):")
+        results.update(measure_live(url, options.rows, options.repeat))
     over = [name for name, r in results.items() if r["p95_ms"] >= 300 and "naive" not in name]
     print(f"{len(over)} view(s) over 300 ms at p95" + (f": {', '.join(over)}" if over else ""))
     if options.json:

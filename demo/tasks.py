@@ -7,6 +7,7 @@ import time
 
 from celery import Task, group
 
+import celery_ops
 from demo.app import app
 
 
@@ -47,8 +48,11 @@ def flaky(self: Task, succeed_on_attempt: int = 2) -> str:
 
 @app.task
 def slow(seconds: float = 4.0) -> float:
-    """Runs for a few seconds: long enough to be seen STARTED."""
-    time.sleep(seconds)
+    """Runs for a few seconds, saying how far it got: its page shows a progress bar."""
+    steps = 20
+    for step in range(1, steps + 1):
+        time.sleep(seconds / steps)
+        celery_ops.report_progress(step, steps, note=f"step {step} of {steps}")
     return seconds
 
 
