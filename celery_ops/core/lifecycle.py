@@ -168,10 +168,9 @@ class ExecutionPatch:
         return self.progress == other_progress and self.status not in TERMINAL_STATUSES
 
 
-def outranks(policy: Policy, new: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Whether the columns ``new`` has under ``policy`` (LATEST_ERROR, LATEST_PROGRESS)
-    replace those of ``current``: its report ranks higher by :data:`RANKED_BY`."""
-    rank = RANKED_BY[policy]
+def outranks(rank: str, new: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether the columns ``new`` has under the policy ranked by ``rank`` (``RANKED_BY``)
+    replace those of ``current``: its report ranks higher."""
     incoming = new.get(rank)
     if incoming is None:
         return False
@@ -182,7 +181,9 @@ def outranks(policy: Policy, new: dict[str, Any], current: dict[str, Any]) -> bo
 def merge_patches(current: ExecutionPatch, new: ExecutionPatch) -> None:
     """Fold ``new`` into ``current`` in place, with the same rules the store's upsert uses."""
     applies = new.supersedes(current.progress)
-    ranked = {policy: outranks(policy, new.values, current.values) for policy in RANKED_BY}
+    # Two booleans, not a dict by policy: this runs for every event of every task.
+    error_applies = outranks(ERROR_PROGRESS, new.values, current.values)
+    progress_applies = outranks(PROGRESS_AT, new.values, current.values)
     for column, value in new.values.items():
         policy = COLUMN_POLICIES[column]
         if policy is Policy.SUM:
@@ -193,8 +194,11 @@ def merge_patches(current: ExecutionPatch, new: ExecutionPatch) -> None:
             known = current.values.get(column)
             pick = min if policy is Policy.EARLIEST else max
             current.values[column] = value if known is None else pick(known, value)
-        elif policy in ranked:
-            if ranked[policy]:
+        elif policy is Policy.LATEST_ERROR:
+            if error_applies:
+                current.values[column] = value
+        elif policy is Policy.LATEST_PROGRESS:
+            if progress_applies:
                 current.values[column] = value
         elif current.values.get(column) is None or (policy is Policy.LATEST and applies):
             current.values[column] = value
