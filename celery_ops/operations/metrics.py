@@ -25,6 +25,7 @@ from celery_ops.operations.actors import OPERATOR, VIEWER
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import ProgressReport
 from celery_ops.operations.maintenance import MaintenanceOperations, RelayStatus
+from celery_ops.operations.periods import summarize
 from celery_ops.operations.queues import QueueOperations
 from celery_ops.operations.requests import MetricsRequest, parse
 from celery_ops.operations.services import OperationGroup
@@ -183,32 +184,10 @@ class MetricOperations(OperationGroup):
         task: str | None = None,
         queue: str | None = None,
     ) -> MetricPoint:
-        """One point for all of [since, until): whole hours from the hourly rollups, the
-        minutes at either end from the minute ones."""
+        """One point for all of [since, until), from the rollups (``periods.summarize``)."""
         self._require(VIEWER)
-        start = to_storage(since).replace(second=0, microsecond=0)
-        end = to_storage(until or self._services.clock.now())
-        first_hour = start.replace(minute=0) + (timedelta(hours=1) if start.minute else timedelta())
-        last_hour = end.replace(minute=0, second=0, microsecond=0)
-        if first_hour >= last_hour:
-            pieces = [(MINUTE, start, end)]
-        else:
-            pieces = [(MINUTE, start, first_hour), (HOUR, first_hour, last_hour)]
-            pieces.append((MINUTE, last_hour, end))
-        rows: list[tuple[datetime, str, int, int]] = []
-        with store_errors():
-            for grain, piece_since, piece_until in pieces:
-                if piece_since >= piece_until:
-                    continue
-                found = self._services.store.metrics.totals(
-                    grain, piece_since, piece_until, MEASURES, task, queue
-                )
-                rows.extend(
-                    (start, measure, bucket, count)
-                    for (_task, _queue, measure, bucket), count in found.items()
-                )
-        span = max((end - start).total_seconds(), 1.0)
-        return series(rows, start, 1, span)[0]
+        until = until or self._services.clock.now()
+        return summarize(self._services.store, since, until, task, queue)
 
     def backfill(self, progress: ProgressReport | None = None) -> int:
         """Count in the rollups the executions stored before they existed; audited."""

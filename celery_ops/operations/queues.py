@@ -4,7 +4,6 @@ actions an operator takes on them (pause and resume across the cluster, purge)."
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from celery_ops.operations.broker import Backlog, TakenMessage, take_messages
 from celery_ops.operations.control import Answers
 from celery_ops.operations.errors import store_errors
 from celery_ops.operations.jobs import Accepted, JobResult, Progress
+from celery_ops.operations.periods import summarize
 from celery_ops.operations.requests import QueueRequest, parse
 from celery_ops.operations.services import OperationGroup, Services
 from celery_ops.operations.workers import online_workers
@@ -222,33 +222,33 @@ class QueueOperations(OperationGroup):
         now = services.clock.now()
         with store_errors():
             pauses = {pause.name: pause for pause in services.store.queues.pauses()}
-            by_queue = (
-                services.store.queues.counts(names, now - COUNTS_WINDOW, STATS_CAP)
-                if counts
-                else {}
+            # Under way: counted along the status index; ended and waits: from the rollups.
+            by_queue = services.store.queues.counts(names, None, STATS_CAP) if counts else {}
+        views = []
+        for name in names:
+            backlog = found.get(name)
+            counted = backlog.consumers if backlog is not None else None
+            figures = dict(by_queue.get(name, {}))
+            waits: dict[str, float | None] = {}
+            if counts:
+                ended = summarize(services.store, now - COUNTS_WINDOW, now, queue=name)
+                figures.update(ended.counts)
+                waits = summarize(services.store, now - WAIT_WINDOW, now, queue=name).wait
+            with store_errors():
+                latency = self._latency(name, now)
+            views.append(
+                QueueView(
+                    name=name,
+                    depth=backlog.messages if backlog is not None else None,
+                    consumers=counted if counted is not None else consumers.get(name, 0),
+                    pause=pauses.get(name),
+                    counts=figures,
+                    latency_seconds=latency,
+                    wait_p50_seconds=waits.get("p50"),
+                    wait_p95_seconds=waits.get("p95"),
+                    broker_error=error,
+                )
             )
-            views = []
-            for name in names:
-                backlog = found.get(name)
-                counted = backlog.consumers if backlog is not None else None
-                waits = (
-                    sorted(services.store.queues.wait_times(name, now - WAIT_WINDOW))
-                    if counts
-                    else []
-                )
-                views.append(
-                    QueueView(
-                        name=name,
-                        depth=backlog.messages if backlog is not None else None,
-                        consumers=counted if counted is not None else consumers.get(name, 0),
-                        pause=pauses.get(name),
-                        counts=by_queue.get(name, {}),
-                        latency_seconds=self._latency(name, now),
-                        wait_p50_seconds=_percentile(waits, 0.50),
-                        wait_p95_seconds=_percentile(waits, 0.95),
-                        broker_error=error,
-                    )
-                )
         return views
 
     def _latency(self, name: str, now: datetime) -> float | None:
@@ -284,14 +284,6 @@ class QueueOperations(OperationGroup):
             # Remembered all the same: each worker applies it at its next heartbeat.
             return PauseChange(queue, pause, None, str(exc))
         return PauseChange(queue, pause, answers, None)
-
-
-def _percentile(ordered: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of sorted values (None: no values)."""
-    if not ordered:
-        return None
-    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
-    return round(ordered[rank], 3)
 
 
 def _purge_work(services: Services, queue: str, actor: str, progress: Progress) -> JobResult:

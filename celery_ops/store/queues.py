@@ -73,12 +73,13 @@ class QueueStore:
         return {name for name in found if name}
 
     def counts(
-        self, queues: Sequence[str], ended_since: datetime, cap: int
+        self, queues: Sequence[str], ended_since: datetime | None, cap: int
     ) -> dict[str, dict[str, int]]:
         """Each queue's executions by status: those still under way (PENDING, RECEIVED,
-        STARTED, RETRY) whatever their age, the others that ended since ``ended_since``; each
-        count stops at ``cap``. Every count reads the (status, status_at) index, never every
-        row of a big queue; the ones under way are read once for all the queues."""
+        STARTED, RETRY) whatever their age, and unless ``ended_since`` is None the others
+        that ended since then; each count stops at ``cap``. Every count reads the (status,
+        status_at) index, never every row of a big queue; the ones under way are read once
+        for all the queues."""
         column = executions.c
         found = {queue: dict.fromkeys(states.ALL_STATUSES, 0) for queue in queues}
         if not found:
@@ -98,7 +99,7 @@ class QueueStore:
                 found[queue][status] = min(count, cap)
             for queue in found:
                 for status in states.ALL_STATUSES:
-                    if status in UNDER_WAY:
+                    if status in UNDER_WAY or ended_since is None:
                         continue
                     ended = (
                         select(column.id)
@@ -137,23 +138,6 @@ class QueueStore:
         published: datetime = row.status_at
         eta: datetime | None = row.eta
         return max(published, eta) if eta is not None else published
-
-    def wait_times(self, queue: str, since: datetime) -> list[float]:
-        """Seconds each execution of ``queue`` started since ``since`` waited, over its
-        latest executions (at most RECENT_SAMPLE)."""
-        column = executions.c
-        latest = (
-            select(column.wait_time_ms, column.started_at)
-            .where(column.queue == queue)
-            .order_by(column.id.desc())
-            .limit(RECENT_SAMPLE)
-        ).subquery()
-        statement = select(latest.c.wait_time_ms).where(
-            latest.c.started_at >= since, latest.c.wait_time_ms.is_not(None)
-        )
-        with translated(), self.engine.connect() as connection:
-            waits: list[float] = list(connection.execute(statement).scalars())
-        return [ms / 1000 for ms in waits]
 
 
 def _pause(connection: Connection, name: str) -> QueuePause | None:

@@ -181,7 +181,9 @@ class TestQueueFigures:
             door_app.seed(1, status="SUCCESS", started_at=now - 60, wait_time_ms=wait_ms * 10)
         door_app.seed(1, status="SUCCESS", started_at=now - 7200, wait_time_ms=99_000)
         shown = door_app.door(VIEWER).queues.get(door_app.queue)
-        assert (shown.wait_p50_seconds, shown.wait_p95_seconds) == (0.5, 0.95)
+        # From the rollups' histograms: within their 2 % relative error.
+        assert shown.wait_p50_seconds == pytest.approx(0.5, rel=0.021)
+        assert shown.wait_p95_seconds == pytest.approx(0.95, rel=0.021)
 
     def test_an_unknown_queue_is_not_found(self, door_app: DoorApp) -> None:
         with pytest.raises(NotFound, match="no queue named 'nowhere'"):
