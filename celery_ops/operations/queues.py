@@ -4,6 +4,7 @@ actions an operator takes on them (pause and resume across the cluster, purge)."
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,35 @@ COUNTS_WINDOW = timedelta(days=1)
 WAIT_WINDOW = timedelta(hours=1)
 #: A queue purge answers at once when it ends within this many seconds (else: a job id).
 PURGE_INLINE_SECONDS = 10.0
+#: How long the counts of executions under way per queue are reused. On a store with
+#: hundreds of thousands of them those counts take a second or more, and the queue pages
+#: follow their queues live (a poll every few seconds, from every open page).
+UNDER_WAY_REUSED_FOR = 15.0
+
+
+class _RecentCounts:
+    """The under-way counts per queue of each store, kept :data:`UNDER_WAY_REUSED_FOR`."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, tuple[str, ...]], tuple[float, dict[str, dict[str, int]]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, services: Services, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        key = (id(services.store), tuple(names))
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < UNDER_WAY_REUSED_FOR:
+            return kept[1]
+        counted = services.store.queues.counts(names, None, STATS_CAP)
+        with self._lock:
+            if len(self._kept) > 64:  # names change rarely; never let it grow unbounded
+                self._kept.clear()
+            self._kept[key] = (now, counted)
+        return counted
+
+
+_under_way = _RecentCounts()
 
 
 @dataclass(frozen=True)
@@ -222,8 +252,9 @@ class QueueOperations(OperationGroup):
         now = services.clock.now()
         with store_errors():
             pauses = {pause.name: pause for pause in services.store.queues.pauses()}
-            # Under way: counted along the status index; ended and waits: from the rollups.
-            by_queue = services.store.queues.counts(names, None, STATS_CAP) if counts else {}
+            # Under way: counted along the status index (reused a few seconds); ended and
+            # waits: from the rollups.
+            by_queue = _under_way.get(services, names) if counts else {}
         views = []
         for name in names:
             backlog = found.get(name)
