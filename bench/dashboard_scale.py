@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from celery import Celery
@@ -389,10 +390,9 @@ def naive_queries(rows: int) -> dict[str, str]:
     }
 
 
-def measure(
-    url: str, rows: int, end: datetime, repeat: int, only: list[str] | None = None
-) -> dict[str, dict[str, float]]:
-    celery_app = Celery("bench", set_as_current=False)
+def signed_in_dashboard(url: str, name: str) -> tuple[Celery, Any]:
+    """A dashboard of the store at ``url`` and a test client signed in as its admin."""
+    celery_app = Celery(name, set_as_current=False)
     celery_app.conf.update(
         broker_url="memory://", ops_database_url=url, ops_dashboard_secret_key="bench"
     )
@@ -401,13 +401,19 @@ def measure(
     if ops.store.accounts.user("bench") is None:
         ops.operations(Actor.system("bench")).accounts.add("bench", PASSWORD, "admin")
     client = app.test_client()
-    page = client.get("/login").text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").text)
     assert token, "no CSRF token on the login page"
     signed_in = client.post(
         "/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token[1]}
     )
     assert signed_in.status_code == 302, signed_in.text
+    return celery_app, client
+
+
+def measure(
+    url: str, rows: int, end: datetime, repeat: int, only: list[str] | None = None
+) -> dict[str, dict[str, float]]:
+    celery_app, client = signed_in_dashboard(url, "bench")
     basic = "Basic " + base64.b64encode(f"bench:{PASSWORD}".encode()).decode()
 
     results: dict[str, dict[str, float]] = {}
@@ -480,18 +486,8 @@ def measure_live(url: str, rows: int, repeat: int) -> dict[str, dict[str, float]
     """What an open page costs: its weight, and per poll of each live block (answered 204,
     as on a store where nothing changed) the server time, the SQL statements and their time;
     polls per minute from the block's interval."""
-    celery_app = Celery("bench-live", set_as_current=False)
-    celery_app.conf.update(
-        broker_url="memory://", ops_database_url=url, ops_dashboard_secret_key="bench"
-    )
-    app = create_app(celery_app)
+    celery_app, client = signed_in_dashboard(url, "bench-live")
     ops = get_ops(celery_app)
-    if ops.store.accounts.user("bench") is None:
-        ops.operations(Actor.system("bench")).accounts.add("bench", PASSWORD, "admin")
-    client = app.test_client()
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").text)
-    assert token, "no CSRF token on the login page"
-    client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token[1]})
     statements: list[float] = []
 
     def started(conn, cursor, statement, parameters, context, executemany):

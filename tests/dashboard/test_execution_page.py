@@ -216,6 +216,24 @@ class TestTheWorkflow:
         m3 = tree.index('/executions/view/m3"')
         assert tree.index('/executions/view/cb"') > m3
 
+    def test_an_open_page_keeps_its_tree_through_its_updates(
+        self, web: Dashboard, door_app: DoorApp
+    ) -> None:
+        store = door_app.ops.store
+        write(store, event("root", "ended", "SUCCESS", T0, task_name="app.start", root_id="root"))
+        write(store, event("kid", "ended", "SUCCESS", T0 + 1, task_name="app.kid",
+                           parent_id="root", root_id="root"))  # fmt: skip
+        client = web.signed_in("viewer")
+        page = client.get("/executions/view/kid").text
+        live = re.search(r'data-live="([^"]+)" data-version="([^"]+)"', page)
+        url, version = live.group(1).replace("&amp;", "&"), live.group(2)
+        assert "workflow=0" in url  # everything ended: the polls do not read the tree
+        assert client.get(f"{url}&version={version}").status_code == 204
+        retried = event("kid", "retried-later", "SUCCESS", T0 + 5, 2, completed_at=T0 + 5)
+        write(store, retried)
+        changed = client.get(f"{url}&version={version}").json
+        assert 'id="workflow"' in changed["html"] and "app.start" in changed["html"]
+
 
 class TestProgress:
     def test_a_reported_progress_is_a_bar_with_its_count_and_note(

@@ -13,6 +13,7 @@ from flask_admin import expose
 from celery_ops.core import lifecycle as states
 from celery_ops.core.clock import utcnow
 from celery_ops.core.errors import NotFound
+from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import Execution
 from celery_ops.core.waterfall import waterfall
 from celery_ops.core.workflow import Workflow
@@ -26,7 +27,7 @@ class OneExecution(Page):
     @expose("/view/<path:task_id>")  # type: ignore[untyped-decorator]
     def details(self, task_id: str) -> Any:
         try:
-            shown = _shown_execution(task_id, with_workflow=True)
+            shown = _shown_execution(task_id, watch_workflow=None)
         except NotFound:
             flash(f"No execution with task id {task_id}.", "warning")
             return redirect(url_for(".index"))
@@ -44,13 +45,16 @@ class OneExecution(Page):
     def execution_live(self, task_id: str) -> Any:
         """What changed on an open execution page: 204 if nothing did, else its live region
         (``_execution.html``) and the version to ask with next time."""
-        shown = _shown_execution(task_id, with_workflow=request.args.get("workflow") == "1")
+        watched = request.args.get("workflow") == "1"
+        shown = _shown_execution(task_id, watch_workflow=watched)
         if shown.version == request.args.get("version"):
             return "", 204
+        if not watched:  # a finished workflow is not asked for at each poll: read it now
+            shown.context["workflow"] = door().executions.workflow(shown.context["row"])
         html = render_template(
             "celery_ops/_execution.html",
             account=actor(),
-            back=back_to_details(task_id),
+            back=url_for(".details", task_id=task_id),
             **shown.context,
         )
         return jsonify({"version": shown.version, "html": html, "done": shown.done})
@@ -59,36 +63,34 @@ class OneExecution(Page):
 @dataclass(frozen=True)
 class ShownExecution:
     context: dict[str, Any]
-    #: Changes when anything the page shows does.
+    #: Changes when anything the poll watches does.
     version: str
-    #: Whether the page should keep asking for the workflow (some member is not final).
+    #: Whether the page's polls watch the workflow too (some member had not ended).
     watch_workflow: bool
-    #: Whether nothing more will change (final, and its workflow too).
+    #: Whether nothing more will change (ended, and its workflow too).
     done: bool
 
 
-def _shown_execution(task_id: str, with_workflow: bool) -> ShownExecution:
+def _shown_execution(task_id: str, watch_workflow: bool | None) -> ShownExecution:
+    """What the page of ``task_id`` shows. ``watch_workflow``: whether its workflow is part
+    of the version (None: read it, and watch it while a member has not ended)."""
     executions = door().executions
     row = executions.get(task_id)
     timeline = executions.timeline(task_id)
-    workflow = executions.workflow(row) if with_workflow else None
-    retries = executions.related(row).retries
+    workflow = executions.workflow(row) if watch_workflow is not False else None
+    retries = executions.page(ExecutionFilter(retried_from=row.task_id), 50).items
     members = _members(workflow)
-    unfinished = [m for m in members if m.status not in states.TERMINAL_STATUSES]
-    version = hashlib.blake2s(
-        repr(
-            (
-                row.status,
-                row.status_at,
-                row.progress_at,
-                row.attempts,
-                len(timeline),
-                [(m.task_id, m.status, m.progress_at) for m in members],
-                [(r.task_id, r.status) for r in retries],
-            )
-        ).encode(),
-        digest_size=12,
-    ).hexdigest()
+    unfinished = any(m.status not in states.TERMINAL_STATUSES for m in members)
+    watched = unfinished if watch_workflow is None else watch_workflow
+    seen = (
+        row.status,
+        row.status_at,
+        row.progress_at,
+        row.attempts,
+        len(timeline),
+        [(m.task_id, m.status, m.progress_at) for m in members] if watched else [],
+        [(r.task_id, r.status) for r in retries],
+    )
     context = {
         "row": row,
         "timeline": timeline,
@@ -97,7 +99,11 @@ def _shown_execution(task_id: str, with_workflow: bool) -> ShownExecution:
         "retries": retries,
     }
     done = row.status in states.TERMINAL_STATUSES and not unfinished
-    return ShownExecution(context, version, with_workflow and bool(unfinished), done)
+    return ShownExecution(context, _digest(seen), watched, done)
+
+
+def _digest(seen: Any) -> str:
+    return hashlib.blake2s(repr(seen).encode(), digest_size=12).hexdigest()
 
 
 def _members(workflow: Workflow | None) -> list[Execution]:
@@ -109,7 +115,3 @@ def _members(workflow: Workflow | None) -> list[Execution]:
         found.append(node.execution)
         stack.extend(node.children)
     return found
-
-
-def back_to_details(task_id: str) -> str:
-    return url_for(".details", task_id=task_id)
