@@ -42,7 +42,11 @@ def exports_paths() -> dict[str, Any]:
                 "requestBody": request_body(body),
                 "responses": {
                     "202": linked(
-                        json_content(started, "Started"), "id", "getExport", "downloadExport"
+                        json_content(started, "Started"),
+                        "id",
+                        "getExport",
+                        "downloadExport",
+                        parameter="export_id",
                     ),
                     **errors(400, 403),
                 },

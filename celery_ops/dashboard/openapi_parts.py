@@ -34,10 +34,12 @@ def errors(*codes: int) -> dict[str, Any]:
     return {str(code): json_content(ref("Error"), meaning[code]) for code in sorted(set(shown))}
 
 
-def linked(response: dict[str, Any], field: str, *operations: str) -> dict[str, Any]:
+def linked(
+    response: dict[str, Any], field: str, *operations: str, parameter: str | None = None
+) -> dict[str, Any]:
     """``response`` with OpenAPI links: what a client (or a stateful test) calls next with
-    the ``field`` of its body, the path parameter of the same name."""
-    parameters = {field: f"$response.body#/{field}"}
+    the ``field`` of its body, as the path parameter ``parameter`` (default: the same name)."""
+    parameters = {parameter or field: f"$response.body#/{field}"}
     links = {op: {"operationId": op, "parameters": parameters} for op in operations}
     return {**response, "links": links}
 
