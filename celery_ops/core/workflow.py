@@ -24,16 +24,19 @@ class Workflow:
     #: Whether the workflow has more executions than were read.
     cut: bool
 
+    def members(self) -> list[Execution]:
+        """Every execution of the tree."""
+        found, stack = [], list(self.roots)
+        while stack:
+            node = stack.pop()
+            found.append(node.execution)
+            stack.extend(node.children)
+        return found
+
     @property
     def statuses(self) -> Counter[str]:
         """How many executions are in each status."""
-        counted: Counter[str] = Counter()
-        stack = list(self.roots)
-        while stack:
-            node = stack.pop()
-            counted[node.execution.status or "?"] += 1
-            stack.extend(node.children)
-        return counted
+        return Counter(member.status or "?" for member in self.members())
 
 
 def build_workflow(rows: list[Execution], limit: int) -> Workflow:

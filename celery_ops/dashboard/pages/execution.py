@@ -14,9 +14,7 @@ from celery_ops.core import lifecycle as states
 from celery_ops.core.clock import utcnow
 from celery_ops.core.errors import NotFound
 from celery_ops.core.filters import ExecutionFilter
-from celery_ops.core.records import Execution
 from celery_ops.core.waterfall import waterfall
-from celery_ops.core.workflow import Workflow
 from celery_ops.dashboard.auth import actor, door
 from celery_ops.dashboard.pages.common import Page
 
@@ -79,7 +77,7 @@ def _shown_execution(task_id: str, watch_workflow: bool | None) -> ShownExecutio
     timeline = executions.timeline(task_id)
     workflow = executions.workflow(row) if watch_workflow is not False else None
     retries = executions.page(ExecutionFilter(retried_from=row.task_id), 50).items
-    members = _members(workflow)
+    members = workflow.members() if workflow is not None else []
     unfinished = any(m.status not in states.TERMINAL_STATUSES for m in members)
     watched = unfinished if watch_workflow is None else watch_workflow
     seen = (
@@ -104,14 +102,3 @@ def _shown_execution(task_id: str, watch_workflow: bool | None) -> ShownExecutio
 
 def _digest(seen: Any) -> str:
     return hashlib.blake2s(repr(seen).encode(), digest_size=12).hexdigest()
-
-
-def _members(workflow: Workflow | None) -> list[Execution]:
-    if workflow is None:
-        return []
-    found, stack = [], list(workflow.roots)
-    while stack:
-        node = stack.pop()
-        found.append(node.execution)
-        stack.extend(node.children)
-    return found
