@@ -68,35 +68,42 @@ class Waterfall:
 
 
 def waterfall(timeline: list[TimelineEntry], now: datetime) -> Waterfall | None:
-    """The bars of ``timeline`` (in time order); None when nothing waited or ran yet."""
+    """The bars of ``timeline`` (in time order); None when nothing waited or ran yet.
+
+    Events are matched by their attempt: the next attempt may start before the retry of the
+    one before is written (a worker runs it at once), so runs are kept per attempt.
+    """
     bars: list[Bar] = []
-    ready: tuple[datetime, str] | None = None  # since when it waits, and for what
-    running: tuple[datetime, int] | None = None
+    waiting: dict[int, tuple[datetime, str]] = {}  # attempt -> since when, and for what
+    running: dict[int, datetime] = {}
+    started: set[int] = set()
     attempt = 1
     for entry in timeline:
         at = as_utc(entry.at)
         attempt = _attempt(entry, attempt)
-        if entry.event == "published" and ready is None and running is None:
-            ready = (at, WAITING)
+        if entry.event == "published" and not started and not waiting:
+            waiting[attempt] = (at, WAITING)
         elif entry.event == "started":
-            if ready is not None:
-                bars.append(Bar(attempt, ready[1], ready[0], max(at, ready[0])))
-            ready, running = None, (at, attempt)
-        elif entry.event in _ENDS_A_RUN and running is not None:
-            began, ran = running
-            bars.append(Bar(ran, RUNNING, began, max(at, began), outcome=_ENDS_A_RUN[entry.event]))
-            running = None
-            if entry.event in _WAITS_AGAIN:
-                ready, attempt = (at, RETRY_GAP), ran + 1
-        elif entry.event in _ENDS_A_WAIT and ready is not None:
-            bars.append(Bar(attempt, ready[1], ready[0], max(at, ready[0]), outcome=entry.event))
-            ready = None
+            since = waiting.pop(attempt, None)
+            if since is not None:
+                bars.append(Bar(attempt, since[1], since[0], max(at, since[0])))
+            running[attempt] = at
+            started.add(attempt)
+        elif entry.event in _ENDS_A_RUN and attempt in running:
+            began = running.pop(attempt)
+            bars.append(
+                Bar(attempt, RUNNING, began, max(at, began), outcome=_ENDS_A_RUN[entry.event])
+            )
+            if entry.event in _WAITS_AGAIN and attempt + 1 not in started:
+                waiting[attempt + 1] = (at, RETRY_GAP)
+        elif entry.event in _ENDS_A_WAIT and attempt in waiting:
+            since = waiting.pop(attempt)
+            bars.append(Bar(attempt, since[1], since[0], max(at, since[0]), outcome=entry.event))
     now = as_utc(now)
-    if running is not None:
-        began, ran = running
+    for ran, began in running.items():
         bars.append(Bar(ran, RUNNING, began, max(now, began), ongoing=True))
-    elif ready is not None:
-        bars.append(Bar(attempt, ready[1], ready[0], max(now, ready[0]), ongoing=True))
+    for waits, (waited_since, kind) in waiting.items():
+        bars.append(Bar(waits, kind, waited_since, max(now, waited_since), ongoing=True))
     if not bars:
         return None
     return Waterfall(tuple(bars), min(bar.start for bar in bars), max(bar.end for bar in bars))

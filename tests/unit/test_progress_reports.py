@@ -57,3 +57,28 @@ class TestTheBoard:
 
     def test_a_task_that_reports_nothing_has_nothing_to_take(self) -> None:
         assert ProgressBoard().take("never") is None
+
+
+class TestTheWaterfallOfARetry:
+    def test_the_next_attempt_starting_before_the_retry_is_written_keeps_both_runs(self) -> None:
+        from datetime import datetime, timezone
+
+        from celery_ops.core.records import TimelineEntry
+        from celery_ops.core.waterfall import waterfall
+
+        def entry(event: str, second: float, attempt: int) -> TimelineEntry:
+            at = datetime.fromtimestamp(1000 + second, timezone.utc)
+            return TimelineEntry(0, "t", event, at, None, f'{{"attempt": {attempt}}}')
+
+        timeline = [
+            entry("published", 0, 1),
+            entry("started", 1, 1),
+            entry("started", 2, 2),  # the worker ran the retry before attempt 1 said so
+            entry("retried", 2.5, 1),
+            entry("succeeded", 3, 2),
+        ]
+        drawn = waterfall(timeline, datetime.now(timezone.utc))
+        assert drawn is not None
+        runs = [(bar.attempt, bar.outcome) for bar in drawn.bars if bar.kind == "running"]
+        assert runs == [(1, "retried"), (2, "succeeded")]
+        assert not [bar for bar in drawn.bars if bar.ongoing]
