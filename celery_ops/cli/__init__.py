@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from celery_ops.cli.assistant import mcp
 from celery_ops.cli.cluster import queues, workers
 from celery_ops.cli.dashboard import dashboard, users
 from celery_ops.cli.db import db
@@ -30,5 +31,6 @@ ops.add_command(relay_status)
 ops.add_command(workers)
 ops.add_command(queues)
 ops.add_command(metrics)
+ops.add_command(mcp)
 
 __all__ = ["ops"]

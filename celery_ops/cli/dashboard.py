@@ -62,11 +62,38 @@ def set_password(name: str, password_stdin: bool) -> None:
 def list_users() -> None:
     """Every user, with role and last sign-in."""
     with reported():
-        found = door().accounts.users()
+        accounts = door().accounts
+        found, tokens = accounts.users(), accounts.token_counts()
     for user in found:
         last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "-"
         state = "" if user.active else "  (disabled)"
-        click.echo(f"{user.username:<24} {user.role:<9} last sign-in {last}{state}")
+        held = tokens.get(user.username, 0)
+        keys = f"  {held} token{'s' if held != 1 else ''}" if held else ""
+        click.echo(f"{user.username:<24} {user.role:<9} last sign-in {last}{keys}{state}")
+
+
+@users.command(name="token")
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for (e.g. the client's name).")
+def create_token(name: str, label: str) -> None:
+    """Make a bearer token for NAME (JSON API, `ops mcp --http`); shown once, kept hashed."""
+    with reported():
+        token = door().accounts.create_token(name, label)
+    click.echo(token)
+    click.echo(
+        f"Bearer token for {name}: send `Authorization: Bearer <token>`. It is shown only "
+        f"now; `ops users revoke-token {name}` ends it.",
+        err=True,
+    )
+
+
+@users.command(name="revoke-token")
+@click.argument("name")
+def revoke_token(name: str) -> None:
+    """End every bearer token of NAME."""
+    with reported():
+        ended = door().accounts.revoke_tokens(name)
+    click.echo(f"Ended {ended} token{'s' if ended != 1 else ''} of {name}.")
 
 
 def _password(from_stdin: bool) -> str:

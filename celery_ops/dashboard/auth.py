@@ -1,4 +1,5 @@
-"""Who is asking: sign-in with a session for the pages, HTTP Basic for the API.
+"""Who is asking: sign-in with a session for the pages, HTTP Basic or a bearer token for
+the API.
 
 Every page but /login and static files needs a signed-in user; what each user may do is
 decided by the operations layer from their role, whatever the request carries. State
@@ -64,19 +65,26 @@ def ops() -> CeleryOps:
 
 
 def actor() -> Actor:
-    """Who makes this request: the HTTP Basic user (API), the session's user (pages), or
-    anonymous. A wrong Basic password is audited by the operations layer."""
+    """Who makes this request: the HTTP Basic user or bearer token's holder (API), the
+    session's user (pages), or anonymous. A wrong password or token is audited by the
+    operations layer."""
     if "celery_ops_actor" in g:
         return cast(Actor, g.celery_ops_actor)
     anonymous = Actor.anonymous(request.remote_addr)
     found = anonymous
-    if request.authorization and request.authorization.type == "basic":
-        username = request.authorization.username or ""
-        password = request.authorization.password or ""
-        user = door_for(anonymous).accounts.authenticate(username, password, via="basic")
+    authorization = request.authorization
+    if authorization is not None and authorization.type in ("basic", "bearer"):
+        # Credentials a browser never adds by itself to a request another site makes.
         g.celery_ops_basic = True
-        if user is not None:
-            found = Actor.user(user, request.remote_addr)
+        accounts = door_for(anonymous).accounts
+        if authorization.type == "bearer":
+            found = accounts.bearer(authorization.token or "") or anonymous
+        else:
+            username = authorization.username or ""
+            password = authorization.password or ""
+            user = accounts.authenticate(username, password, via="basic")
+            if user is not None:
+                found = Actor.user(user, request.remote_addr)
     elif current_user.is_authenticated:
         found = Actor.user(current_user.user, request.remote_addr)
     g.celery_ops_actor = found

@@ -11,13 +11,13 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from celery_ops.dashboard.api import api, error
-from celery_ops.dashboard.auth import actor, door, door_for
+from celery_ops.dashboard.auth import actor, door
 from celery_ops.dashboard.prometheus import exposition
-from celery_ops.operations import Actor
+from celery_ops.operations.actors import MONITOR
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,19 +32,13 @@ def monitor_or_user(view: F) -> F:
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        authorization = request.authorization
-        if authorization is not None and authorization.type == "bearer":
-            anonymous = Actor.anonymous(request.remote_addr)
-            monitor = door_for(anonymous).accounts.monitor(authorization.token or "")
-            if monitor is None:
-                return error(401, "unauthorized", "that bearer token is not ops_metrics_token")
-            g.celery_ops_actor = monitor
-        elif not actor().is_user:
+        who = actor()
+        if not (who.is_user or who.name == MONITOR):
             return error(
                 401,
                 "unauthorized",
-                "send Authorization: Bearer <ops_metrics_token>, or sign in (HTTP Basic) "
-                "with a dashboard user",
+                "send Authorization: Bearer <ops_metrics_token or a user's token>, or sign in "
+                "(HTTP Basic) with a dashboard user",
             )
         return view(*args, **kwargs)
 

@@ -85,12 +85,20 @@ def document() -> dict[str, Any]:
             "title": "celery-ops API",
             "version": __version__,
             "description": "Executions, schedules and operator actions of one Celery app. "
-            "Every call needs a dashboard user (HTTP Basic); actions need the operator role "
+            "Every call needs a dashboard user (HTTP Basic, or a bearer token made with "
+            "`ops users token NAME`); actions need the operator role "
             "and are written to the audit log. Bodies are JSON (Content-Type: "
             "application/json).",
         },
         "components": {
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A dashboard user's token (`ops users token NAME`).",
+                },
+            },
             "schemas": {
                 **_request_schemas(),
                 **cluster_schemas(),
@@ -161,7 +169,7 @@ def document() -> dict[str, Any]:
                 },
             },
         },
-        "security": [{"basic": []}],
+        "security": [{"basic": []}, {"bearer": []}],
         "paths": {**_paths(), **cluster_paths(), **metrics_paths(), **exports_paths()},
     }
 

@@ -79,6 +79,25 @@ class AccountOperations(OperationGroup):
             return None
         return Actor.monitor(self.actor.remote_addr)
 
+    def bearer(self, token: str) -> Actor | None:
+        """Who holds ``token``: the monitor (``ops_metrics_token``) or the dashboard user
+        it was made for (``ops users token``); None, audited as denied, for any other token
+        or a switched-off user."""
+        monitor = self.monitor(token)
+        if monitor is not None:
+            return monitor
+        user = None
+        if token.startswith(TOKEN_PREFIX) and len(token) <= MAX_TOKEN_LENGTH:
+            with store_errors():
+                user = self._services.store.accounts.token_user(token_hash(token))
+        if user is not None and user.active:
+            return Actor.user(user, self.actor.remote_addr)
+        audit = self._services.audit
+        detail = "user is switched off" if user is not None else "unknown bearer token"
+        targets = {"username": user.username if user is not None else None, "via": "bearer"}
+        audit.write(audit.entry(self.actor, "login", targets, DENIED, detail))
+        return None
+
     def authenticate(self, username: str, password: str, via: str = "form") -> User | None:
         """The user, if the password is right; None otherwise (audited as denied).
 
@@ -219,6 +238,46 @@ class AccountOperations(OperationGroup):
                 audited.nothing_happened()  # another process was first
         return password if created else None
 
+    def create_token(self, username: str, label: str = "") -> str:
+        """A new bearer token for ``username``, for the JSON API and ``ops mcp --http``:
+        returned once, stored only as a hash. A user may hold several (one per client)."""
+        label = (label or "").strip()
+        targets = {"username": username, "label": label[:150]}
+        with self._operation("user-token", targets, ADMIN) as audited:
+            if len(label) > 150 or "\x00" in label:
+                raise AccountError("a token's label has at most 150 characters and no NUL")
+            token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+            now = self._services.clock.now()
+            accounts = self._services.store.accounts
+            try:
+                audited.commit(
+                    lambda entry: accounts.add_token(username, token_hash(token), label, now, entry)
+                )
+            except NotFound:
+                raise AccountError(f"no user named {username!r}") from None
+        return token
+
+    def revoke_tokens(self, username: str) -> int:
+        """End every bearer token of ``username``; how many there were."""
+        with self._operation("user-revoke-token", {"username": username}, ADMIN) as audited:
+            accounts = self._services.store.accounts
+            try:
+                ended = audited.commit(lambda entry: accounts.revoke_tokens(username, entry))
+            except NotFound:
+                raise AccountError(f"no user named {username!r}") from None
+        return ended
+
+    def token_counts(self) -> dict[str, int]:
+        """How many bearer tokens each user holds (admin)."""
+        self._require(ADMIN)
+        with store_errors():
+            return self._services.store.accounts.token_counts()
+
+    def named(self, username: str) -> User:
+        """A user by name, to act as them (``ops mcp --user``); admin, as the CLI is."""
+        self._require(ADMIN)
+        return self._user(username)
+
     def _update(self, username: str, values: dict[str, Any], commit: Any) -> None:
         """Change a user; every session of theirs ends (a new password, role or switch)."""
         accounts = self._services.store.accounts
@@ -236,6 +295,15 @@ class AccountOperations(OperationGroup):
 
 
 _verified = VerifiedPasswords()
+
+#: What every token starts with, so that a leaked one is recognisable (secret scanners).
+TOKEN_PREFIX = "cops_"
+MAX_TOKEN_LENGTH = 200
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a token: 256 random bits need no slow hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 #: What a new user's name may be: no colon (celery-ops's own actors have one), nothing a

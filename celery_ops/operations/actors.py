@@ -6,7 +6,7 @@ one can sign in as one of them):
 
 - ``cli:<os user>@<host>``: ``celery -A proj ops ...`` (including ``ops retention`` from cron);
 - ``python:<os user>@<host>``: the user's own code, through ``celery_ops.init_app(app)``;
-- ``mcp:<user>`` and ``mcp:local:<os user>@<host>``: the assistant interface;
+- ``mcp:<user>`` and ``mcp:<os user>@<host>``: the assistant interface (``ops mcp``);
 - ``system:<component>``: work the product starts by itself (``system:reaper``);
 - ``anonymous:``: someone not signed in (a failed sign-in).
 """
@@ -22,6 +22,8 @@ from celery_ops.core.records import User
 #: Roles, weakest first: each may do everything the ones before it may.
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
 ROLES = (VIEWER, OPERATOR, ADMIN)
+#: The actor of a monitor holding ``ops_metrics_token``.
+MONITOR = "monitor:token"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,15 @@ class Actor:
     @classmethod
     def monitor(cls, remote_addr: str | None = None) -> Actor:
         """A monitor holding ``ops_metrics_token``: it reads metrics and health, nothing more."""
-        return cls("monitor:token", VIEWER, remote_addr)
+        return cls(MONITOR, VIEWER, remote_addr)
+
+    @classmethod
+    def assistant(cls, user: User | None = None, remote_addr: str | None = None) -> Actor:
+        """The assistant interface acting for a dashboard user (their role), or, without
+        one, for whoever runs it on this machine, as a viewer."""
+        if user is None:
+            return cls(f"mcp:{_local_user()}", VIEWER)
+        return cls(f"mcp:{user.username}", user.role if user.active else None, remote_addr)
 
     @classmethod
     def system(cls, component: str) -> Actor:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from celery_ops.core.records import AuditEntry, User
 from celery_ops.store.audit import insert_entry
 from celery_ops.store.errors import Duplicate, NotFound, translated
-from celery_ops.store.models import users
+from celery_ops.store.models import api_tokens, users
 
 
 class AccountStore:
@@ -96,3 +96,57 @@ class AccountStore:
                 raise NotFound(f"no user named {username!r}")
             if audit is not None:
                 insert_entry(connection, audit)
+
+    # Bearer tokens
+
+    def add_token(
+        self, username: str, token_hash: str, label: str, at: datetime, audit: AuditEntry
+    ) -> None:
+        """Give ``username`` one more token (its hash); NotFound when there is no such
+        user, and then nothing is written."""
+        with translated(), self.engine.begin() as connection:
+            user_id = connection.execute(
+                select(users.c.id).where(users.c.username == username)
+            ).scalar()
+            if user_id is None:
+                raise NotFound(f"no user named {username!r}")
+            connection.execute(
+                insert(api_tokens),
+                {"user_id": user_id, "token_hash": token_hash, "label": label, "created_at": at},
+            )
+            insert_entry(connection, audit)
+
+    def revoke_tokens(self, username: str, audit: AuditEntry) -> int:
+        """End every token of ``username``; how many there were. NotFound when there is
+        no such user."""
+        with translated(), self.engine.begin() as connection:
+            user_id = connection.execute(
+                select(users.c.id).where(users.c.username == username)
+            ).scalar()
+            if user_id is None:
+                raise NotFound(f"no user named {username!r}")
+            ended = connection.execute(
+                delete(api_tokens).where(api_tokens.c.user_id == user_id)
+            ).rowcount
+            insert_entry(connection, audit)
+            return int(ended or 0)
+
+    def token_user(self, token_hash: str) -> User | None:
+        """The user a token (by its hash) belongs to, whether active or not."""
+        with translated(), self.engine.connect() as connection:
+            row = connection.execute(
+                select(users)
+                .join(api_tokens, api_tokens.c.user_id == users.c.id)
+                .where(api_tokens.c.token_hash == token_hash)
+            ).first()
+            return User(**row._mapping) if row is not None else None
+
+    def token_counts(self) -> dict[str, int]:
+        """How many tokens each user with one has."""
+        with translated(), self.engine.connect() as connection:
+            query = (
+                select(users.c.username, func.count())
+                .join(api_tokens, api_tokens.c.user_id == users.c.id)
+                .group_by(users.c.username)
+            )
+            return {str(row[0]): int(row[1]) for row in connection.execute(query)}

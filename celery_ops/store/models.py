@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -33,6 +34,7 @@ class Base(DeclarativeBase):
             "ix": "ix_%(table_name)s_%(column_0_N_name)s",
             "uq": "uq_%(table_name)s_%(column_0_name)s",
             "pk": "pk_%(table_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s",
         }
     )
 
@@ -306,6 +308,23 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class ApiToken(Base):
+    """A bearer token of a dashboard user, for the JSON API and the assistant interface."""
+
+    __tablename__ = "celery_ops_api_tokens"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("celery_ops_users.id", ondelete="CASCADE"), index=True
+    )
+    # SHA-256 of the token (hex): a token is 256 random bits, so a fast hash is enough,
+    # and the lookup of every call is one indexed read.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(150), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class LoginThrottle(Base):
     """Wrong passwords counted per user name and per client address, to refuse guessing."""
 
@@ -493,6 +512,7 @@ definitions = cast(Table, TaskDefinition.__table__)
 schedules = cast(Table, Schedule.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
 users = cast(Table, User.__table__)
+api_tokens = cast(Table, ApiToken.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
 jobs = cast(Table, Job.__table__)
 login_throttle = cast(Table, LoginThrottle.__table__)

@@ -199,6 +199,19 @@ class ExternalApp:
         dashboard.wait_for_log(f"celery-ops dashboard on http://127.0.0.1:{port}/", timeout=30)
         return f"http://127.0.0.1:{port}"
 
+    def start_mcp_http(self, *options: str) -> str:
+        """`celery -A extapp ops mcp --http` on a free port; the MCP endpoint's address."""
+        port = free_port()
+        server = CeleryProcess(
+            [CELERY, "-A", "extapp", "ops", "mcp", "--http", "--port", str(port), *options],
+            self.directory,
+            self.env,
+            f"mcp-{port}",
+        )
+        self.dashboards.append(server)
+        server.wait_for_log(f"on http://127.0.0.1:{port}/mcp", timeout=30)
+        return f"http://127.0.0.1:{port}/mcp"
+
     def ops_cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """`celery -A extapp ops ARGS`, as a user types it."""
         return subprocess.run(
