@@ -21,6 +21,7 @@ from mcp_types import CallToolResult
 
 from celery_ops.assistant.answers import BUDGET
 from celery_ops.assistant.server import build_server
+from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import AuditEntry
 from celery_ops.operations import Actor
 from celery_ops.store.audit import AuditQuery
@@ -270,6 +271,94 @@ class TestWrites:
         assert response.status_code == 401
         denied = [e for e in cluster.audit("login") if e.outcome == "denied"]
         assert len(denied) == 2  # the forged token and the revoked one
+
+    def test_every_write_tool_acts_through_the_door_as_the_mcp_user(self, cluster: Cluster) -> None:
+        app = cluster.module
+        failures = [cluster.run(app.always_fails.s(f"k{n}")) for n in range(2)]
+        door = cluster.ops.operations(Actor.system("tests"))
+        door.schedules.add("hourly", "extapp.add", every=3600, args=[1, 1])
+        operator = cluster.accounts.named("operator")
+        server = build_server(cluster.ops, Actor.assistant(operator), allow_writes=True)
+
+        async def session() -> dict[str, Any]:
+            async with Client(server) as client:
+                sent = answer(
+                    await client.call_tool("dispatch_task", {"task": "extapp.add", "args": [4, 5]})
+                )
+                ran = answer(await client.call_tool("run_schedule_now", {"name": "hourly"}))
+                off = answer(
+                    await client.call_tool(
+                        "set_schedule_enabled", {"name": "hourly", "enabled": False}
+                    )
+                )
+                later = answer(
+                    await client.call_tool(
+                        "dispatch_task",
+                        {"task": "extapp.add", "args": [1, 1], "countdown": 600},
+                    )
+                )
+                cancelled = answer(
+                    await client.call_tool("cancel_execution", {"task_id": later["task_id"]})
+                )
+                group = {
+                    "task": "extapp.always_fails",
+                    "error_type": "KeyError",
+                    "since": "1h",
+                }
+                wrong = await client.call_tool(
+                    "retry_failure_group", {**group, "expected_count": 5}
+                )
+                assert wrong.is_error and "2 executions match" in text_of(wrong)
+                retried = answer(
+                    await client.call_tool("retry_failure_group", {**group, "expected_count": 2})
+                )
+                job = answer(await client.call_tool("get_job", {"job_id": retried["job_id"]}))
+                unknown = await client.call_tool("dispatch_task", {"task": "extapp.nope"})
+                assert unknown.is_error
+                return {
+                    "sent": sent,
+                    "ran": ran,
+                    "off": off,
+                    "cancelled": cancelled,
+                    "retried": retried,
+                    "job": job,
+                }
+
+        done = anyio.run(session)
+        wait_for(lambda: cluster.status(done["sent"]["task_id"]) == "SUCCESS", 30, "dispatch")
+        wait_for(lambda: cluster.status(done["ran"]["task_id"]) == "SUCCESS", 30, "the run")
+        assert done["off"] == {"schedule": "hourly", "enabled": False}
+        assert done["cancelled"]["task_id"] and done["job"]["action"] == "retry-many"
+        wait_for(
+            lambda: (
+                len(cluster.ops.store.executions(ExecutionFilter(retried_from=failures[0]), 5))
+                + len(cluster.ops.store.executions(ExecutionFilter(retried_from=failures[1]), 5))
+                == 2
+            ),
+            30,
+            "both failures retried",
+        )
+        actions = {
+            "dispatch",
+            "schedule-run",
+            "schedule-disable",
+            "cancel",
+            "retry-many",
+        }
+        entries = cluster.ops.store.audit.page(AuditQuery(limit=500))
+        mine = [e for e in entries if e.action in actions]
+        assert {e.actor for e in mine} == {"mcp:operator"}
+        assert {e.action for e in mine} == actions
+
+    def test_a_call_past_its_time_limit_is_told_so(self, cluster: Cluster) -> None:
+        server = build_server(cluster.ops, Actor.assistant(), time_limit=0.000_001)
+
+        async def session() -> CallToolResult:
+            async with Client(server) as client:
+                return await client.call_tool("list_workers", {})
+
+        late = anyio.run(session)
+        assert late.is_error and "timed out" in text_of(late)
 
 
 class TestOverStdio:
