@@ -271,6 +271,19 @@ class ScheduleRun:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldKey:
+    """A unique task's key and the execution holding it (``celery_ops_unique_claims``)."""
+
+    task_name: str
+    key_hash: str
+    key_text: str
+    task_id: str
+    claimed_at: datetime
+    expires_at: datetime
+    until: str
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """Someone who may sign in to the dashboard and the API, with one role."""
 

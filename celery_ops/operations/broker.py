@@ -67,9 +67,14 @@ class CeleryBroker:
         task_id: str,
         options: dict[str, Any],
         producer: Any = None,
-    ) -> None:
+    ) -> str:
+        """Send ``task`` as ``task_id``; the id of the execution that will run it, which is
+        another one's when the task is unique and its key is held (nothing is sent then)."""
         try:
-            self.app.send_task(task, args, kwargs, task_id=task_id, producer=producer, **options)
+            sent = self.app.send_task(
+                task, args, kwargs, task_id=task_id, producer=producer, **options
+            )
+            return str(getattr(sent, "id", None) or task_id)
         except Exception as exc:
             if is_connection_error(exc):
                 raise broker_unavailable(exc) from exc

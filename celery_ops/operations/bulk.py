@@ -133,8 +133,7 @@ def resend(broker: CeleryBroker, execution: Execution, producer: Any = None) -> 
     new_id = str(uuid.uuid4())
     args = json.loads(execution.message_args)
     kwargs = json.loads(execution.message_kwargs)
-    broker.send(execution.task_name, args, kwargs, new_id, options, producer)
-    return new_id
+    return broker.send(execution.task_name, args, kwargs, new_id, options, producer)
 
 
 def retry_work(services: Services, where: ExecutionFilter, progress: Progress) -> JobResult:

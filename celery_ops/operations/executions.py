@@ -201,11 +201,10 @@ class ExecutionOperations(OperationGroup):
                 options["eta"] = as_utc(sent.eta)
             if sent.priority is not None:
                 options["priority"] = sent.priority
-            task_id = str(uuid.uuid4())
-            audited.targets["created"] = task_id
-            self._services.broker.send(
-                sent.task, sent.args or [], sent.kwargs or {}, task_id, options
+            task_id = self._services.broker.send(
+                sent.task, sent.args or [], sent.kwargs or {}, str(uuid.uuid4()), options
             )
+            audited.targets["created"] = task_id
             self._services.settle()
             return task_id
 

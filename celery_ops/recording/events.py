@@ -38,6 +38,8 @@ class ExecutionEvent:
     #: Set on a start that also stands for the task's receipt: the process that runs a task
     #: at once records both as one event (one row change) with two timeline entries.
     received_at: float | None = None
+    #: A unique task's start or end that frees its key (``ops_unique_until``).
+    releases_key: bool = False
 
 
 @dataclass(slots=True)

@@ -43,6 +43,8 @@ def fold_events(
                     patches[event.task_id] = patch
                 else:
                     merge_patches(existing, patch)
+                if event.releases_key:
+                    batch.released.append(event.task_id)
                 if event.on_timeline:
                     if event.received_at is not None:
                         batch.timeline.append(_received_row(event, max_payload_bytes))

@@ -62,6 +62,7 @@ def encode_batch(batch_id: str, batch: RecordBatch) -> bytes:
         "workers": [[w.hostname, w.at, w.online, w.values, w.just_started] for w in batch.workers],
         "definitions": [list(entry) for entry in batch.definitions],
         "dropped": batch.dropped,
+        "released": batch.released,
     }
     return _encoder.encode(document).encode("utf-8")
 
@@ -78,6 +79,8 @@ def decode_batch(payload: bytes) -> tuple[str, RecordBatch]:
             workers=[WorkerState(*row) for row in document["workers"]],
             definitions=[(host, at, reported) for host, at, reported in document["definitions"]],
             dropped={str(host): int(count) for host, count in document["dropped"].items()},
+            # Absent from batches written before unique tasks existed.
+            released=[str(task_id) for task_id in document.get("released", ())],
         )
         return str(document["id"]), batch
     except UndecodableBatch:

@@ -10,6 +10,7 @@ from celery_ops.signals.control import keeper_of, paused_queues_step
 from celery_ops.signals.guard import never_raises
 from celery_ops.signals.publishing import record_sent_messages
 from celery_ops.signals.tasks import TaskSignalHandlers
+from celery_ops.signals.unique import guard_unique_sends
 from celery_ops.signals.worker import WorkerSignalHandlers
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def connect(ops: RecordingHost) -> None:
             never_raises(handler), weak=False, dispatch_uid=f"celery_ops:{id(ops.app)}:{name}"
         )
     record_sent_messages(ops)
+    guard_unique_sends(ops)
     ops.app.steps["consumer"].add(paused_queues_step(ops))
 
 

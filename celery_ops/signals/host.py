@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from celery_ops.recording.handoff import ReceivedHandoff
 from celery_ops.recording.recorder import ExecutionRecorder
 from celery_ops.settings import OpsConfig
+from celery_ops.store import Store
 
 
 class RecordingHost(Protocol):
@@ -21,6 +22,9 @@ class RecordingHost(Protocol):
 
     @property
     def recorder(self) -> ExecutionRecorder: ...
+
+    @property
+    def store(self) -> Store: ...
 
     @property
     def received_handoff(self) -> ReceivedHandoff: ...

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery_ops.core import lifecycle as states
 from celery_ops.core.clock import to_instant
+from celery_ops.core.unique import FINISHED, STARTED, UNTIL_HEADER
 from celery_ops.recording.events import ExecutionEvent
 from celery_ops.recording.handoff import RECEIVED_AT_FIELD
 from celery_ops.recording.headers import SENT_AT_HEADER, header_columns
@@ -89,6 +90,8 @@ class TaskSignalHandlers:
                     "expired": bool(expired),
                 },
                 worker=getattr(request, "hostname", None) or self.ops.hostname,
+                # Revoked, it will not run: whatever it waited for, its key is free.
+                releases_key=UNTIL_HEADER in (getattr(request, "request_dict", None) or {}),
             )
         )
 
@@ -191,6 +194,7 @@ class TaskSignalHandlers:
                 details={"pid": pid},
                 worker=request.hostname,
                 received_at=receipt,
+                releases_key=getattr(request, UNTIL_HEADER, None) == STARTED,
             )
         )
 
@@ -230,6 +234,7 @@ class TaskSignalHandlers:
                 },
                 details={"error": error_type},
                 worker=worker,
+                releases_key=in_task and _holds_key(request),
             )
         )
 
@@ -296,6 +301,7 @@ class TaskSignalHandlers:
                     values=figures,
                     result=retval,
                     worker=request.hostname,
+                    releases_key=_holds_key(request),
                 )
             )
             return
@@ -313,6 +319,7 @@ class TaskSignalHandlers:
                     values=figures,
                     details={"reason": text_or_none(retval) or None},
                     worker=request.hostname,
+                    releases_key=_holds_key(request),
                 )
             )
             return
@@ -427,6 +434,11 @@ def _message_arguments(message: Mapping[str, Any]) -> Arguments | None:
 
 def _redelivered(message: Mapping[str, Any]) -> bool:
     return bool((message.get("delivery_info") or {}).get("redelivered"))
+
+
+def _holds_key(request: Any) -> bool:
+    """Whether this run's end frees a unique key (``ops_unique_until="finished"``)."""
+    return getattr(request, UNTIL_HEADER, None) == FINISHED
 
 
 def _attempt(request: Any) -> int:

@@ -28,6 +28,9 @@ class RecordBatch:
     definitions: list[tuple[str, datetime, list[dict[str, Any]]]] = field(default_factory=list)
     #: Events a worker's processes had to drop, by worker hostname (added to its row).
     dropped: dict[str, int] = field(default_factory=dict)
+    #: Executions of unique tasks that started or ended as their task asked: their claims
+    #: end with this write.
+    released: list[str] = field(default_factory=list)
 
     def absorb(self, other: RecordBatch) -> None:
         """Fold ``other`` into this batch with the rules of one flush: the patches of one task
@@ -48,3 +51,4 @@ class RecordBatch:
         self.definitions.extend(other.definitions)
         for hostname, count in other.dropped.items():
             self.dropped[hostname] = self.dropped.get(hostname, 0) + count
+        self.released.extend(other.released)

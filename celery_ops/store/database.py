@@ -36,6 +36,7 @@ from celery_ops.store.relay import RelayStore
 from celery_ops.store.rollups import MetricsStore
 from celery_ops.store.schedules import ScheduleStore
 from celery_ops.store.throttle import ThrottleStore
+from celery_ops.store.unique import UniqueStore
 
 
 class Store:
@@ -110,6 +111,11 @@ class Store:
     def jobs(self) -> JobStore:
         """Background jobs and their progress."""
         return JobStore(self.engine)
+
+    @property
+    def unique(self) -> UniqueStore:
+        """The keys of unique tasks and who holds them."""
+        return UniqueStore(self.engine)
 
     @property
     def exports(self) -> ExportStore:

@@ -325,6 +325,25 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class UniqueClaim(Base):
+    """A unique task's key, held by the one execution that may be waiting or running with
+    it (``ops_unique_for``): taken at publish by insert-or-nothing on the primary key, freed
+    when that execution starts or ends (as the task asks) or when it expires."""
+
+    __tablename__ = "celery_ops_unique_claims"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    task_name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    # SHA-256 (hex) of the key's text: any length of key, one fixed-size index entry.
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_text: Mapped[str] = mapped_column(NAME)
+    task_id: Mapped[str] = mapped_column(NAME, index=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "started" or "finished": when the holder frees it.
+    until: Mapped[str] = mapped_column(String(16))
+
+
 class LoginThrottle(Base):
     """Wrong passwords counted per user name and per client address, to refuse guessing."""
 
@@ -513,6 +532,7 @@ schedules = cast(Table, Schedule.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
 users = cast(Table, User.__table__)
 api_tokens = cast(Table, ApiToken.__table__)
+unique_claims = cast(Table, UniqueClaim.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
 jobs = cast(Table, Job.__table__)
 login_throttle = cast(Table, LoginThrottle.__table__)

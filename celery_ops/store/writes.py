@@ -34,7 +34,7 @@ from celery_ops.core.lifecycle import (
 )
 from celery_ops.core.rollups import RollupDeltas
 from celery_ops.store import rollups as rollup_rows
-from celery_ops.store import upserts
+from celery_ops.store import unique, upserts
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.models import definitions, executions, search_text, workers
 from celery_ops.store.models import execution_events as timeline
@@ -153,6 +153,7 @@ def write_batch(connection: Connection, batch: RecordBatch) -> None:
     for hostname, count in batch.dropped.items():
         if count:
             add_dropped_events(connection, hostname, count)
+    unique.release(connection, batch.released)
     # Last: the rollups' rows are the ones every writer shares, so they are held briefly.
     rollup_rows.apply(connection, deltas)
 

@@ -138,6 +138,19 @@ def starts_a_chord():
     return "sent"
 
 
+@app.task(ops_unique_for=60, ops_unique_key=["report_id"])
+def rebuild_report(report_id, seconds=0.5):
+    # "Rebuild report 42" must not be queued while one is waiting or running.
+    time.sleep(seconds)
+    return report_id
+
+
+@app.task(ops_unique_for=float(os.environ.get("OPS_UNIQUE_FOR", "4")), ops_unique_until="started")
+def unique_until_started(key, seconds):
+    time.sleep(seconds)
+    return key
+
+
 @app.task(bind=True)
 def counts_with_update_state(self, total, seconds):
     # Celery's own convention; this app has no result backend.
