@@ -39,6 +39,8 @@ class ExecutionFilter:
     search: str | None = None
     #: Only these task ids.
     task_ids: tuple[str, ...] | None = None
+    #: Only the dead set: final failures nobody retried or discarded yet.
+    dead: bool | None = None
 
     def described(self) -> dict[str, Any]:
         """The conditions set, for an audit entry or a confirmation page."""

@@ -271,6 +271,15 @@ class ScheduleRun:
 
 
 @dataclass(frozen=True, slots=True)
+class Discard:
+    """A final failure taken out of the dead set by an operator; its record stays."""
+
+    task_id: str
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class HeldKey:
     """A unique task's key and the execution holding it (``celery_ops_unique_claims``)."""
 

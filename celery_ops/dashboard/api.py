@@ -183,6 +183,12 @@ def cancel_many() -> tuple[Response, int]:
     return accepted_json(door().executions.cancel_many(body, terminate=terminate))
 
 
+@api.post("/tasks/discard")
+@signed_in
+def discard_many() -> tuple[Response, int]:
+    return accepted_json(door().executions.discard_many(json_body()))
+
+
 @api.post("/purge")
 @signed_in
 def purge() -> tuple[Response, int]:

@@ -203,6 +203,12 @@ def _paths() -> dict[str, Any]:
         },
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {
+            "name": "dead",
+            "in": "query",
+            "description": "only the dead set: final failures nobody retried or discarded",
+            "schema": {"type": "boolean"},
+        },
     ]
     execution_page = {
         "type": "object",
@@ -295,6 +301,15 @@ def _paths() -> dict[str, Any]:
                 "operationId": "cancelTasks",
                 "summary": "Cancel (or terminate) a selection, or everything a filter matches",
                 "requestBody": request_body(ref("CancelSelection")),
+                "responses": _bulk_responses(),
+            }
+        },
+        "/api/tasks/discard": {
+            "post": {
+                "operationId": "discardTasks",
+                "summary": "Take a selection, or a filter's matches, out of the dead set "
+                "(their records stay, marked discarded)",
+                "requestBody": request_body(ref("Selection")),
                 "responses": _bulk_responses(),
             }
         },

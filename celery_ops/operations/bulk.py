@@ -158,6 +158,42 @@ def retry_work(services: Services, where: ExecutionFilter, progress: Progress) -
     return result
 
 
+# Discard (the dead set)
+
+
+def discard_work(
+    services: Services, where: ExecutionFilter, by: str, progress: Progress
+) -> JobResult:
+    """Take a selection out of the dead set; what is not in it (not a final failure, or
+    retried, or discarded already) is refused with why."""
+    dead = replace(where, dead=True)
+    result = JobResult("discarded", matched=count(services, dead, BULK_CAP + 1))
+    progress.expect(min(result.matched or 0, BULK_CAP))
+    found: set[str] = set()
+    chunk: list[str] = []
+
+    def write() -> None:
+        with store_errors():
+            result.done += services.store.discard(chunk, services.clock.now(), by)
+        progress.advance(len(chunk))
+        chunk.clear()
+
+    for execution in matching(services, dead, BULK_CAP):
+        found.add(execution.task_id)
+        chunk.append(execution.task_id)
+        if len(chunk) >= PAGE:
+            write()
+    if chunk:
+        write()
+    for task_id in where.task_ids or ():
+        if task_id not in found:
+            result.refuse(
+                f"{task_id} is not in the dead set (not a final failure, retried, or discarded)"
+            )
+    _cap(result)
+    return result
+
+
 # Cancel
 
 

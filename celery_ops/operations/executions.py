@@ -13,7 +13,13 @@ from celery_ops.core import lifecycle as states
 from celery_ops.core.clock import as_utc
 from celery_ops.core.errors import InvalidInput, NotFound
 from celery_ops.core.filters import LIST_ORDERS, ExecutionFilter
-from celery_ops.core.records import Execution, FailureGroup, JobRecord, TimelineEntry
+from celery_ops.core.records import (
+    Discard,
+    Execution,
+    FailureGroup,
+    JobRecord,
+    TimelineEntry,
+)
 from celery_ops.core.workflow import Workflow, build_workflow
 from celery_ops.operations import bulk
 from celery_ops.operations.actors import OPERATOR, VIEWER
@@ -262,6 +268,23 @@ class ExecutionOperations(OperationGroup):
             lambda where, progress: bulk.cancel_work(services, where, terminate, progress),
             check,
         )
+
+    def discard_many(self, selection: Mapping[str, Any]) -> Accepted:
+        """Take ``{"task_ids": [...]}`` or ``{"filter": {...}}`` out of the dead set (the
+        final failures nobody retried): their records stay, marked discarded."""
+        services, by = self._services, self.actor.name
+        return self._start(
+            "discard-many",
+            selection,
+            lambda where, progress: bulk.discard_work(services, where, by, progress),
+        )
+
+    def discarded(self, task_id: str) -> Discard | None:
+        """Whether (when, by whom) an execution was discarded from the dead set."""
+        self._require(VIEWER)
+        checked_task_id(task_id)
+        with store_errors():
+            return self._services.store.discarded(task_id)
 
     def purge(self, selection: Mapping[str, Any]) -> Accepted:
         """Delete the records (and timelines) of a selection, of what a filter matches, or of

@@ -26,7 +26,9 @@ NAMED = {
 #: Another name accepted for a parameter (the dashboard's pages once said ``text``).
 ALIASES = {"text": "search"}
 #: Every parameter a filter understands.
-FILTER_KEYS = frozenset({"status", "since", "until", "search", *NAMED, *ALIASES})
+FILTER_KEYS = frozenset({"status", "since", "until", "search", "dead", *NAMED, *ALIASES})
+#: How a query string or a JSON body says yes or no.
+YES, NO = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
 MAX_VALUE_CHARS = 255
 
 
@@ -65,7 +67,24 @@ def parse_filter(params: Mapping[str, Any], other_keys: Collection[str] = ()) ->
     if search is not None and len(search) < MIN_SEARCH_CHARS:
         raise InvalidInput(f"search needs at least {MIN_SEARCH_CHARS} characters")
     values["search"] = search
+    values["dead"] = _yes(params.get("dead"), "dead")
     return ExecutionFilter(**values)
+
+
+def _yes(raw: Any, key: str) -> bool | None:
+    """True for a yes (``true``, ``1``; JSON ``true``), None for a no or nothing."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return True
+    if isinstance(raw, list | tuple) and len(raw) == 1:
+        raw = raw[0]
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text in YES:
+        return True
+    if text in NO:
+        return None
+    raise InvalidInput(f"{key} is true or false, not {raw!r:.40}")
 
 
 def _all(params: Mapping[str, Any], key: str) -> list[str]:

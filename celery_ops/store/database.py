@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from celery_ops.core.filters import ExecutionFilter
 from celery_ops.core.records import (
     AuditEntry,
+    Discard,
     Execution,
     FailureGroup,
     TaskDefinition,
@@ -258,6 +259,18 @@ class Store:
             forgotten = writes.delete_offline_worker(connection, hostname)
             insert_entry(connection, entry)
             return forgotten
+
+    # The dead set
+
+    def discard(self, task_ids: list[str], at: datetime, by: str) -> int:
+        """Mark these final failures discarded (their records stay); how many were not yet."""
+        with translated(), self.engine.begin() as connection:
+            return maintenance.discard(connection, task_ids, at, by)
+
+    def discarded(self, task_id: str) -> Discard | None:
+        """When and by whom ``task_id`` was discarded from the dead set, if it was."""
+        with translated(), self.engine.connect() as connection:
+            return queries.get_discard(connection, task_id)
 
     # Maintenance
 

@@ -6,12 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, insert, or_, select, update
 
 from celery_ops.core.records import AuditEntry
 from celery_ops.store.audit import insert_entry
 from celery_ops.store.errors import translated
-from celery_ops.store.models import execution_events, executions, search_text, workers
+from celery_ops.store.models import (
+    discarded,
+    execution_events,
+    executions,
+    search_text,
+    workers,
+)
 from celery_ops.store.writes import mark_lost
 
 
@@ -91,7 +97,28 @@ def purge_executions(
                 delete(execution_events).where(execution_events.c.task_id.in_(task_ids))
             )
             connection.execute(delete(search_text).where(search_text.c.task_id.in_(task_ids)))
+            connection.execute(delete(discarded).where(discarded.c.task_id.in_(task_ids)))
             connection.execute(delete(executions).where(executions.c.id.in_([r.id for r in chunk])))
         deleted += len(chunk)
         if on_chunk is not None:
             on_chunk(len(chunk))
+
+
+def discard(connection: Connection, task_ids: list[str], at: datetime, by: str) -> int:
+    """Discard from the dead set those of ``task_ids`` not discarded yet; how many."""
+    wanted = list(dict.fromkeys(task_ids))
+    if not wanted:
+        return 0
+    already: set[str] = set(
+        connection.execute(
+            select(discarded.c.task_id).where(discarded.c.task_id.in_(wanted))
+        ).scalars()
+    )
+    rows = [
+        {"task_id": task_id, "discarded_at": at, "discarded_by": by[:255]}
+        for task_id in wanted
+        if task_id not in already
+    ]
+    if rows:
+        connection.execute(insert(discarded), rows)
+    return len(rows)

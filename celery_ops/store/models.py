@@ -344,6 +344,17 @@ class UniqueClaim(Base):
     until: Mapped[str] = mapped_column(String(16))
 
 
+class Discarded(Base):
+    """A final failure an operator discarded: it leaves the dead set, its record stays."""
+
+    __tablename__ = "celery_ops_discarded"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    task_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    discarded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    discarded_by: Mapped[str] = mapped_column(NAME)
+
+
 class LoginThrottle(Base):
     """Wrong passwords counted per user name and per client address, to refuse guessing."""
 
@@ -533,6 +544,7 @@ schedule_runs = cast(Table, ScheduleRun.__table__)
 users = cast(Table, User.__table__)
 api_tokens = cast(Table, ApiToken.__table__)
 unique_claims = cast(Table, UniqueClaim.__table__)
+discarded = cast(Table, Discarded.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
 jobs = cast(Table, Job.__table__)
 login_throttle = cast(Table, LoginThrottle.__table__)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Select,
     and_,
     case,
+    exists,
     func,
     literal_column,
     or_,
@@ -22,8 +23,9 @@ from sqlalchemy import (
 )
 
 from celery_ops.core.filters import LIST_ORDERS, SORTED_WINDOW, ExecutionFilter
-from celery_ops.core.lifecycle import STARTED
+from celery_ops.core.lifecycle import FAILURE, STARTED
 from celery_ops.core.records import (
+    Discard,
     Execution,
     FailureGroup,
     TaskDefinition,
@@ -32,12 +34,22 @@ from celery_ops.core.records import (
 )
 from celery_ops.store.models import (
     definitions,
+    discarded,
     execution_events,
     execution_record,
     executions,
     search_text,
     workers,
 )
+
+
+def get_discard(connection: Connection, task_id: str) -> Discard | None:
+    row = connection.execute(
+        select(discarded.c.discarded_at, discarded.c.discarded_by).where(
+            discarded.c.task_id == task_id
+        )
+    ).first()
+    return Discard(task_id, row.discarded_at, row.discarded_by) if row is not None else None
 
 
 def get_execution(connection: Connection, task_id: str) -> Execution | None:
@@ -249,7 +261,20 @@ def filter_condition(
         conditions.append(column.task_id.in_(list(where.task_ids)))
     if where.search:
         conditions.append(column.task_id.in_(_search(where.search, dialect, newest_matches)))
+    if where.dead:
+        conditions.extend(dead_set())
     return and_(true(), *conditions)
+
+
+def dead_set() -> list[ColumnElement[bool]]:
+    """The dead set: final failures (FAILURE comes after the last retry) that no execution
+    retried (``retried_from``, indexed) and no operator discarded."""
+    retry = executions.alias("retry")
+    return [
+        executions.c.status == FAILURE,
+        ~exists().where(retry.c.retried_from == executions.c.task_id),
+        ~exists().where(discarded.c.task_id == executions.c.task_id),
+    ]
 
 
 #: A list filtered by text looks at this many of the newest matches (on SQLite).

@@ -77,6 +77,7 @@ def _shown_execution(task_id: str, watch_workflow: bool | None) -> ShownExecutio
     timeline = executions.timeline(task_id)
     workflow = executions.workflow(row) if watch_workflow is not False else None
     retries = executions.page(ExecutionFilter(retried_from=row.task_id), 50).items
+    discard = executions.discarded(task_id) if row.status == states.FAILURE else None
     members = workflow.members() if workflow is not None else []
     unfinished = any(m.status not in states.TERMINAL_STATUSES for m in members)
     watched = unfinished if watch_workflow is None else watch_workflow
@@ -88,6 +89,7 @@ def _shown_execution(task_id: str, watch_workflow: bool | None) -> ShownExecutio
         len(timeline),
         [(m.task_id, m.status, m.progress_at) for m in members] if watched else [],
         [(r.task_id, r.status) for r in retries],
+        discard,
     )
     context = {
         "row": row,
@@ -95,6 +97,7 @@ def _shown_execution(task_id: str, watch_workflow: bool | None) -> ShownExecutio
         "waterfall": waterfall(timeline, utcnow()),
         "workflow": workflow,
         "retries": retries,
+        "discard": discard,
     }
     done = row.status in states.TERMINAL_STATUSES and not unfinished
     return ShownExecution(context, _digest(seen), watched, done)

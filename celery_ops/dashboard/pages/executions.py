@@ -30,7 +30,7 @@ from celery_ops.operations.jobs import Accepted
 
 #: The confirmation page counts at most this many records to purge.
 COUNT_CAP = 10_000
-ACTIONS = ("retry", "cancel", "terminate", "purge")
+ACTIONS = ("retry", "cancel", "terminate", "purge", "discard")
 
 
 class ExecutionsView(OneExecution):
@@ -93,10 +93,12 @@ class ExecutionsView(OneExecution):
             asks_first = (action == "purge" or scope == "matching") and actor().may(OPERATOR)
             if asks_first and request.form.get("confirm") != "yes":
                 return self._confirm(action, selection, returning)
-            if scope == "selected" and len(ids) == 1 and action != "purge":
+            if scope == "selected" and len(ids) == 1 and action not in ("purge", "discard"):
                 return self._one(action, ids[0], returning)
             if action == "retry":
                 accepted = executions.retry_many(selection)
+            elif action == "discard":
+                accepted = executions.discard_many(selection)
             elif action == "purge":
                 accepted = executions.purge(selection)
             else:

@@ -14,6 +14,8 @@ from celery_ops.dashboard.pages.common import SignedIn, live_page
 
 #: Counts on the home page stop here ("10000" reads "10,000 or more").
 COUNT_CAP = 10_000
+#: The dead set is counted to here on Home (each one checked for a retry and a discard).
+DEAD_CAP = 1_000
 
 
 class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
@@ -29,6 +31,7 @@ class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
         ended = {label: operations.metrics.counts(since, now) for label, since in windows.items()}
         under_way = executions.under_way(COUNT_CAP)
         failures = executions.page(ExecutionFilter(statuses=(states.FAILURE,)), 10).items
+        dead = executions.count(ExecutionFilter(dead=True), DEAD_CAP)
         return live_page(
             self,
             "celery_ops/home.html",
@@ -38,6 +41,8 @@ class HomeView(SignedIn, AdminIndexView):  # type: ignore[misc]
             queues=operations.queues.all(counts=False),
             workers=operations.workers.all(live=False),
             failures=failures,
+            dead=dead,
+            dead_cap=DEAD_CAP,
             cap=COUNT_CAP,
             account=actor(),
         )
