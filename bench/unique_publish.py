@@ -85,8 +85,7 @@ def main() -> None:
             figures[kind].append(got[kind])
             ratios[kind].append(got[kind] / got["plain"])
         print(
-            f"round {index + 1}: "
-            + "  ".join(f"{kind} {got[kind]:7.1f} µs" for kind in KINDS),
+            f"round {index + 1}: " + "  ".join(f"{kind} {got[kind]:7.1f} µs" for kind in KINDS),
             flush=True,
         )
         with app.connection_for_write() as connection:

@@ -165,6 +165,13 @@ def _add_read_tools(server: MCPServer, caller: Caller) -> None:
             str | None,
             Field(description="Text to find in the arguments (3 characters at least)."),
         ] = None,
+        dead: Annotated[
+            bool,
+            Field(
+                description="Only the dead set: final failures (after their last retry) that "
+                "nobody has retried or discarded yet."
+            ),
+        ] = False,
         limit: Annotated[int, Field(description="Rows per answer, 1 to 50.")] = 20,
         cursor: Annotated[
             int | None, Field(description="`next_cursor` of the previous answer, to go on.")
@@ -191,6 +198,7 @@ def _add_read_tools(server: MCPServer, caller: Caller) -> None:
             since=since,
             until=until,
             text=text,
+            dead=dead,
             limit=limit,
             cursor=cursor,
         )

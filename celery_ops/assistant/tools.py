@@ -54,6 +54,7 @@ def search_executions(
     since: str | None = None,
     until: str | None = None,
     text: str | None = None,
+    dead: bool = False,
     limit: int = 20,
     cursor: int | None = None,
 ) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def search_executions(
         "tenant": tenant,
         "error_type": error_type,
         "search": text,
+        "dead": True if dead else None,
     }
     for key, value in (("since", since), ("until", until)):
         at = moment(value, now, key)
