@@ -17,6 +17,7 @@ from typing import Any
 
 from celery_ops.core.alerts import AlertRule, parse_rules
 from celery_ops.core.durations import parse_duration
+from celery_ops.core.limits import TaskLimit, configured_limits
 
 PREFIX = "ops_"
 
@@ -117,6 +118,18 @@ def retention_policy(value: Any) -> dict[str, float]:
     if not isinstance(value, Mapping):
         raise ValueError(f'must be a mapping like {{"SUCCESS": "7d"}}, got {value!r}')
     return {str(status).upper(): parse_duration(age) for status, age in value.items()}
+
+
+def rate_limit_table(value: Any) -> Mapping[str, TaskLimit]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a mapping like {{"proj.send_email": "100/m"}}, got {value!r}')
+    return configured_limits(value, {})
+
+
+def concurrency_limit_table(value: Any) -> Mapping[str, TaskLimit]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a mapping like {{"proj.report": 2}}, got {value!r}')
+    return configured_limits({}, value)
 
 
 @dataclass(frozen=True)
@@ -285,6 +298,28 @@ class OpsConfig:
         "dashboard user (`Authorization: Bearer <token>`). Without it, both need a signed-in "
         "dashboard user: neither is ever open.",
         env=METRICS_TOKEN_ENV,
+    )
+    rate_limits: Mapping[str, TaskLimit] = _setting(
+        {},
+        rate_limit_table,
+        'Cluster-wide rates of task types, e.g. `{"proj.send_email": "100/m", '
+        '"proj.call_api": {"rate": "10/s", "key": ["account_id"]}}`: across every '
+        "worker, a task over its rate waits (re-sent with a countdown) instead of running. "
+        "Seeds the store; a live edit wins "
+        "([flow-control.md](flow-control.md#cluster-wide-limits)).",
+    )
+    concurrency_limits: Mapping[str, TaskLimit] = _setting(
+        {},
+        concurrency_limit_table,
+        "How many of a task type may run at once across the cluster, e.g. "
+        '`{"proj.report": 2, "proj.sync": {"limit": 1, "key": ["tenant_id"]}}`. '
+        "Seeds the store; a live edit wins.",
+    )
+    limit_slot_ttl: float = _setting(
+        "1h",
+        duration,
+        "How long a running task holds its concurrency slot at most: a worker killed while "
+        "running one gives it back after this.",
     )
     alerts: tuple[AlertRule, ...] = _setting(
         [],

@@ -91,7 +91,7 @@ def _key_text(task_name: str, options: Any, args: Sequence[Any], kwargs: Mapping
     elif callable(spec):
         chosen = _called(task_name, spec, args, kwargs)
     elif isinstance(spec, list | tuple) and all(isinstance(name, str) for name in spec):
-        chosen = _named(task_name, options, list(spec), args, kwargs)
+        chosen = named_arguments(task_name, options, list(spec), args, kwargs)
     else:
         raise InvalidInput(
             f"{task_name}: ops_unique_key is a list of argument names or a callable of "
@@ -111,9 +111,11 @@ def _called(
         ) from exc
 
 
-def _named(
+def named_arguments(
     task_name: str, options: Any, names: list[str], args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """The values of the arguments ``names`` in a call, however they were passed (defaults
+    filled in); :class:`InvalidInput` for a name the task does not take."""
     run = getattr(options, "run", None)
     try:
         signature = inspect.signature(run) if run is not None else None

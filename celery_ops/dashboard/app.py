@@ -17,6 +17,7 @@ from celery_ops.dashboard import (
     errors,
     exports_api,  # noqa: F401 - registers its routes on `api`
     formatting,
+    limits_api,  # noqa: F401 - registers its routes on `api`
     metrics_api,  # noqa: F401 - registers its routes on `api`
 )
 from celery_ops.dashboard.api import api

@@ -11,6 +11,7 @@ from typing import Any
 from celery_ops.core import lifecycle as states
 from celery_ops.dashboard.openapi_cluster import cluster_paths, cluster_schemas
 from celery_ops.dashboard.openapi_exports import exports_paths
+from celery_ops.dashboard.openapi_limits import limits_paths
 from celery_ops.dashboard.openapi_metrics import metrics_paths, metrics_schemas
 from celery_ops.dashboard.openapi_parts import errors, json_content, linked, ref, request_body
 from celery_ops.operations.requests import DispatchRequest, Request, ScheduleChanges, Selection
@@ -170,7 +171,13 @@ def document() -> dict[str, Any]:
             },
         },
         "security": [{"basic": []}, {"bearer": []}],
-        "paths": {**_paths(), **cluster_paths(), **metrics_paths(), **exports_paths()},
+        "paths": {
+            **_paths(),
+            **cluster_paths(),
+            **metrics_paths(),
+            **exports_paths(),
+            **limits_paths(),
+        },
     }
 
 

@@ -24,6 +24,7 @@ from celery_ops.operations.auditlog import AuditLog
 from celery_ops.operations.executions import ExecutionOperations
 from celery_ops.operations.exports import ExportOperations
 from celery_ops.operations.health import HealthOperations
+from celery_ops.operations.limits import LimitOperations
 from celery_ops.operations.maintenance import MaintenanceOperations
 from celery_ops.operations.metrics import MetricOperations
 from celery_ops.operations.queues import QueueOperations
@@ -79,6 +80,10 @@ class Operations:
     @property
     def metrics(self) -> MetricOperations:
         return MetricOperations(self.services, self.actor)
+
+    @property
+    def limits(self) -> LimitOperations:
+        return LimitOperations(self.services, self.actor)
 
     @property
     def maintenance(self) -> MaintenanceOperations:

@@ -40,6 +40,8 @@ class ExecutionEvent:
     received_at: float | None = None
     #: A unique task's start or end that frees its key (``ops_unique_until``).
     releases_key: bool = False
+    #: The end of a run that held a concurrency slot of a limited task.
+    frees_slot: bool = False
 
 
 @dataclass(slots=True)

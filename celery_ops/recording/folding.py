@@ -37,6 +37,9 @@ def fold_events(
     for event in events:
         try:
             if isinstance(event, ExecutionEvent):
+                if event.frees_slot:
+                    batch.freed_slots.append(event.task_id)
+                    continue
                 patch = _patch(event, max_payload_bytes, keep_message_args)
                 existing = patches.get(event.task_id)
                 if existing is None:

@@ -63,6 +63,7 @@ def encode_batch(batch_id: str, batch: RecordBatch) -> bytes:
         "definitions": [list(entry) for entry in batch.definitions],
         "dropped": batch.dropped,
         "released": batch.released,
+        "freed_slots": batch.freed_slots,
     }
     return _encoder.encode(document).encode("utf-8")
 
@@ -81,6 +82,7 @@ def decode_batch(payload: bytes) -> tuple[str, RecordBatch]:
             dropped={str(host): int(count) for host, count in document["dropped"].items()},
             # Absent from batches written before unique tasks existed.
             released=[str(task_id) for task_id in document.get("released", ())],
+            freed_slots=[str(task_id) for task_id in document.get("freed_slots", ())],
         )
         return str(document["id"]), batch
     except UndecodableBatch:

@@ -43,7 +43,7 @@ def connect(ops: RecordingHost) -> None:
     (:mod:`celery_ops.signals.publishing`), not by a signal handler.
     """
     task_handlers = TaskSignalHandlers(ops)
-    worker_handlers = WorkerSignalHandlers(ops)
+    worker_handlers = WorkerSignalHandlers(ops, task_handlers.limiter)
     handlers: list[tuple[str, Any]] = [
         *((name, getattr(task_handlers, name)) for name in TASK_SIGNALS),
         *((name, getattr(worker_handlers, name)) for name in WORKER_SIGNALS),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from celery_ops.operations import Actor, Operations
 from celery_ops.recording.handoff import ReceivedHandoff
 from celery_ops.recording.recorder import ExecutionRecorder
 from celery_ops.settings import OpsConfig
@@ -31,6 +32,10 @@ class RecordingHost(Protocol):
 
     @property
     def has_received_handoff(self) -> bool: ...
+
+    def operations(self, actor: Actor) -> Operations:
+        """The door, for ``actor``."""
+        ...
 
     def paused_queues(self) -> set[str]:
         """The names of the paused queues (raises if the store cannot say)."""

@@ -33,6 +33,9 @@ from celery_ops.recording.headers import (
 from celery_ops.recording.payload import Arguments, text_or_none
 from celery_ops.signals.guard import never_raises
 
+#: Set on a message a limit held back and sent again (``celery_ops.signals.limits``).
+HELD_BACK_HEADER = "ops_held_back"
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -108,7 +111,8 @@ def published_event(
 ) -> ExecutionEvent | None:
     """The event of a message sent at ``now``; None for one without a task id (protocol 1)."""
     task_id = headers.get("id")
-    if not task_id:
+    if not task_id or headers.get(HELD_BACK_HEADER):
+        # A message a limit held back, sent again: its "throttled" entry is recorded.
         return None
     queue = _queue_name(options)
     if headers.get("replaced_task_nesting"):

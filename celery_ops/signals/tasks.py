@@ -21,7 +21,10 @@ from celery_ops.recording.events import ExecutionEvent
 from celery_ops.recording.handoff import RECEIVED_AT_FIELD
 from celery_ops.recording.headers import SENT_AT_HEADER, header_columns
 from celery_ops.recording.payload import Arguments, describe_exception, text_or_none
+from celery_ops.signals.limits import Limiter
 from celery_ops.signals.progress import watch_progress
+from celery_ops.signals.publishing import HELD_BACK_HEADER
+from celery_ops.store.limits import Admission
 
 if TYPE_CHECKING:
     from celery_ops.signals.host import RecordingHost
@@ -36,6 +39,9 @@ class TaskSignalHandlers:
         # task id -> (perf_counter at start, peak RSS in KiB at start), in the running process.
         self._running: dict[str, tuple[float, int]] = {}
         self.progress = watch_progress(ops)
+        self.limiter = Limiter(ops)
+        #: Runs in this process holding a concurrency slot of a limited task.
+        self._slots: set[str] = set()
 
     def _record(self, event: ExecutionEvent) -> None:
         self.ops.recorder.record(event)
@@ -159,6 +165,18 @@ class TaskSignalHandlers:
             return
         now = time.time()
         request = task.request
+        limit = self.limiter.limit_of(task.name)
+        if limit is not None:
+            admission = self.limiter.admit(limit, task, task_id, now)
+            if not admission.admitted:
+                self._hold_back(task, task_id, admission, now)
+                return
+            if limit.concurrency is not None:
+                self._slots.add(task_id)
+            headers = getattr(request, "headers", None)
+            if isinstance(headers, dict):
+                # Its own retries are recorded as usual: they are not sent to wait again.
+                headers.pop(HELD_BACK_HEADER, None)
         pid = os.getpid()
         self._running[task_id] = (time.perf_counter(), _peak_rss_kib())
         values: dict[str, Any] = {
@@ -195,6 +213,24 @@ class TaskSignalHandlers:
                 worker=request.hostname,
                 received_at=receipt,
                 releases_key=getattr(request, UNTIL_HEADER, None) == STARTED,
+            )
+        )
+
+    def _hold_back(self, task: Any, task_id: str, admission: Admission, now: float) -> None:
+        """Over its limit: not run, not counted as a retry, sent again to wait its turn."""
+        request = task.request
+        self.limiter.held_back.now = True
+        self._release_received(task_id)
+        self.limiter.send_again(task, admission)
+        self._record(
+            ExecutionEvent(
+                task_id,
+                "throttled",
+                now,
+                None,
+                _attempt(request),
+                details={"reason": admission.reason, "wait": round(admission.wait, 3)},
+                worker=request.hostname,
             )
         )
 
@@ -286,9 +322,19 @@ class TaskSignalHandlers:
         # outcome and carries the return value, and one signal less costs the task less.
         if task is None or task.app is not self.app or not task_id:
             return
+        if getattr(self.limiter.held_back, "now", False):
+            self.limiter.held_back.now = False  # held back: it did not run
+            return
         request = task.request
         now = time.time()
         figures = self._run_figures(task_id)
+        if task_id in self._slots:
+            self._slots.discard(task_id)
+            self._record(
+                ExecutionEvent(
+                    task_id, "slot-freed", now, None, 0, on_timeline=False, frees_slot=True
+                )
+            )
         if state == states.SUCCESS:
             figures["completed_at"] = now
             self._record(

@@ -14,9 +14,11 @@ import celery
 from celery.concurrency import ALIASES
 from celery.worker import state as worker_state
 
+from celery_ops.operations.actors import Actor
 from celery_ops.recording.events import DefinitionReport, WorkerReport
 from celery_ops.recording.payload import text_or_none
 from celery_ops.signals.control import keeper_of
+from celery_ops.signals.limits import Limiter, hold_back_when_asked
 from celery_ops.version import __version__
 
 if TYPE_CHECKING:
@@ -26,9 +28,11 @@ logger = logging.getLogger("celery_ops.signals")
 
 
 class WorkerSignalHandlers:
-    def __init__(self, ops: RecordingHost) -> None:
+    def __init__(self, ops: RecordingHost, limiter: Limiter | None = None) -> None:
         self.ops = ops
         self.app = ops.app
+        #: The task handlers' limiter, whose held-back flag the wrapped runs read.
+        self.limiter = limiter or Limiter(ops)
         self._started_at: float | None = None
         # A heartbeat must never be recorded after the worker said it is offline (it would
         # put it back online): both take this lock, and shutting down sets _stopped.
@@ -50,6 +54,14 @@ class WorkerSignalHandlers:
             self.ops.recorder.ensure_schema()
         except Exception as exc:
             logger.warning("celery-ops: store not ready at worker start (%s); will retry", exc)
+        # Before the pool builds its tracers (and forks): they call the wrapped run.
+        for task in list(self.ops.app.tasks.values()):
+            if not task.name.startswith("celery."):
+                hold_back_when_asked(task, self.limiter)
+        try:
+            self.ops.operations(Actor.system("worker")).limits.sync_config()
+        except Exception as exc:
+            logger.warning("celery-ops: could not seed the limits from the settings (%s)", exc)
 
     def worker_ready(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app:

@@ -31,6 +31,8 @@ class RecordBatch:
     #: Executions of unique tasks that started or ended as their task asked: their claims
     #: end with this write.
     released: list[str] = field(default_factory=list)
+    #: Executions of limited tasks whose run ended: their concurrency slots are given back.
+    freed_slots: list[str] = field(default_factory=list)
 
     def absorb(self, other: RecordBatch) -> None:
         """Fold ``other`` into this batch with the rules of one flush: the patches of one task
@@ -52,3 +54,4 @@ class RecordBatch:
         for hostname, count in other.dropped.items():
             self.dropped[hostname] = self.dropped.get(hostname, 0) + count
         self.released.extend(other.released)
+        self.freed_slots.extend(other.freed_slots)

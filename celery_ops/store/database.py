@@ -31,6 +31,7 @@ from celery_ops.store.engine import create_store_engine
 from celery_ops.store.errors import SchemaError, translated
 from celery_ops.store.exports import ExportStore
 from celery_ops.store.jobs import JobStore
+from celery_ops.store.limits import LimitStore
 from celery_ops.store.maintenance import ReapResult
 from celery_ops.store.queues import QueueStore
 from celery_ops.store.relay import RelayStore
@@ -112,6 +113,11 @@ class Store:
     def jobs(self) -> JobStore:
         """Background jobs and their progress."""
         return JobStore(self.engine)
+
+    @property
+    def limits(self) -> LimitStore:
+        """Cluster-wide limits of task types, and their admissions."""
+        return LimitStore(self.engine)
 
     @property
     def unique(self) -> UniqueStore:

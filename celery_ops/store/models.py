@@ -355,6 +355,57 @@ class Discarded(Base):
     discarded_by: Mapped[str] = mapped_column(NAME)
 
 
+class LimitRow(Base):
+    """A task type's cluster-wide limits, seeded from the settings or edited live."""
+
+    __tablename__ = "celery_ops_limits"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    task_name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    rate: Mapped[str | None] = mapped_column(String(32))
+    # JSON lists of argument names.
+    rate_key: Mapped[str | None] = mapped_column(String(1024))
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    concurrency_key: Mapped[str | None] = mapped_column(String(1024))
+    # "config" (seeded from ops_rate_limits / ops_concurrency_limits) or "live" (edited).
+    source: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(NAME)
+
+
+class LimitGate(Base):
+    """One row per limited (task, key): what admissions lock, so that two workers checking
+    the same limit at once take turns."""
+
+    __tablename__ = "celery_ops_limit_gates"
+    __table_args__ = (TABLE_OPTIONS,)
+
+    task_name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+
+
+class LimitPermit(Base):
+    """A start counted by a rate (kept one period) or a slot held by a running task (until
+    it ends, or expires)."""
+
+    __tablename__ = "celery_ops_limit_permits"
+    __table_args__ = (
+        Index(None, "task_name", "key_hash", "kind", "at"),
+        Index(None, "task_id"),
+        TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_name: Mapped[str] = mapped_column(NAME)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    # "rate" or "slot"
+    kind: Mapped[str] = mapped_column(String(8))
+    task_id: Mapped[str] = mapped_column(NAME)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class LoginThrottle(Base):
     """Wrong passwords counted per user name and per client address, to refuse guessing."""
 
@@ -545,6 +596,9 @@ users = cast(Table, User.__table__)
 api_tokens = cast(Table, ApiToken.__table__)
 unique_claims = cast(Table, UniqueClaim.__table__)
 discarded = cast(Table, Discarded.__table__)
+limits = cast(Table, LimitRow.__table__)
+limit_gates = cast(Table, LimitGate.__table__)
+limit_permits = cast(Table, LimitPermit.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
 jobs = cast(Table, Job.__table__)
 login_throttle = cast(Table, LoginThrottle.__table__)

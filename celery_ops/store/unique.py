@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from celery_ops.core.clock import as_utc
 from celery_ops.core.records import HeldKey
 from celery_ops.store.errors import translated
 from celery_ops.store.models import unique_claims
+from celery_ops.store.upserts import insert_or_nothing
 
 #: Takeovers tried when others take the same expired claim at the same moment.
 ATTEMPTS = 5
@@ -89,7 +89,7 @@ class UniqueStore:
         # Elsewhere each step is its own short transaction: a repeatable-read snapshot taken
         # before another producer's insert committed must not hide its row.
         with self.engine.begin() as connection:
-            if _insert_or_nothing(connection, row):
+            if insert_or_nothing(connection, unique_claims, row):
                 return Holder(wanted.task_id, True)
         with self.engine.begin() as connection:
             return _attempt(connection, row, key, wanted, now, inserted=False)
@@ -141,7 +141,7 @@ def _attempt(
 ) -> Holder | None:
     """Insert (unless ``inserted`` says it was tried), else read the holder, and take the
     row over if it expired; None when it changed in between."""
-    if inserted is None and _insert_or_nothing(connection, row):
+    if inserted is None and insert_or_nothing(connection, unique_claims, row):
         return Holder(wanted.task_id, True)
     found = connection.execute(
         select(unique_claims.c.task_id, unique_claims.c.expires_at).where(*key)
@@ -159,15 +159,3 @@ def _attempt(
         .values(**{k: v for k, v in row.items() if k != "task_name"})
     ).rowcount
     return Holder(wanted.task_id, True) if taken == 1 else None
-
-
-def _insert_or_nothing(connection: Connection, row: dict[str, Any]) -> bool:
-    dialect = connection.dialect.name
-    statement: Any
-    if dialect == "postgresql":
-        statement = postgresql.insert(unique_claims).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite.insert(unique_claims).on_conflict_do_nothing()
-    else:
-        statement = insert(unique_claims).prefix_with("IGNORE")
-    return bool(connection.execute(statement, row).rowcount == 1)

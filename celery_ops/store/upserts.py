@@ -95,6 +95,20 @@ _UnnestedShape = tuple[str, tuple[str, ...], frozenset[str], tuple[tuple[str, st
 _unnested_sql: dict[_UnnestedShape, str] = {}
 
 
+def insert_or_nothing(connection: Connection, table: Table, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless its key exists (then nothing, and no error); whether it did.
+    The database decides between racing inserts: exactly one of them wins."""
+    dialect = connection.dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    else:
+        statement = table.insert().prefix_with("IGNORE")
+    return bool(connection.execute(statement, row).rowcount == 1)
+
+
 def execute_unnested(
     connection: Connection,
     table: Table,

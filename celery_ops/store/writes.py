@@ -33,8 +33,8 @@ from celery_ops.core.lifecycle import (
     Policy,
 )
 from celery_ops.core.rollups import RollupDeltas
+from celery_ops.store import limits, unique, upserts
 from celery_ops.store import rollups as rollup_rows
-from celery_ops.store import unique, upserts
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.models import definitions, executions, search_text, workers
 from celery_ops.store.models import execution_events as timeline
@@ -154,6 +154,7 @@ def write_batch(connection: Connection, batch: RecordBatch) -> None:
         if count:
             add_dropped_events(connection, hostname, count)
     unique.release(connection, batch.released)
+    limits.free_slots(connection, batch.freed_slots)
     # Last: the rollups' rows are the ones every writer shares, so they are held briefly.
     rollup_rows.apply(connection, deltas)
 

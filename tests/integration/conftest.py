@@ -48,6 +48,8 @@ celery_ops.init_app(
     metrics_token=os.environ.get("OPS_METRICS_TOKEN"),
     alerts=json.loads(os.environ.get("OPS_ALERTS", "[]")),
     alerts_interval=float(os.environ.get("OPS_ALERTS_INTERVAL", "10")),
+    rate_limits=json.loads(os.environ.get("OPS_RATE_LIMITS", "{}")),
+    concurrency_limits=json.loads(os.environ.get("OPS_CONCURRENCY_LIMITS", "{}")),
 )
 
 
@@ -136,6 +138,17 @@ def starts_a_chord():
 
     chord([add.s(1, 1), explodes.s(2), add.s(3, 3)])(total.s())
     return "sent"
+
+
+@app.task
+def limited_tick(n):
+    return n
+
+
+@app.task
+def limited_slow(n, seconds, tenant_id="t1"):
+    time.sleep(seconds)
+    return n
 
 
 @app.task(ops_unique_for=60, ops_unique_key=["report_id"])

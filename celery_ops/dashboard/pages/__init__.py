@@ -14,6 +14,7 @@ from celery_ops.dashboard.pages.executions import ExecutionsView
 from celery_ops.dashboard.pages.failures import FailuresView
 from celery_ops.dashboard.pages.home import HomeView
 from celery_ops.dashboard.pages.jobs import JobsView
+from celery_ops.dashboard.pages.limits import LimitsView
 from celery_ops.dashboard.pages.queues import QueuesView
 from celery_ops.dashboard.pages.schedules import SchedulesView
 from celery_ops.dashboard.pages.tasks import TasksView
@@ -29,6 +30,7 @@ def add_views(admin: Admin) -> None:
     admin.add_view(TasksView(name="Tasks", endpoint="tasks", url="tasks"))
     admin.add_view(WorkersView(name="Workers", endpoint="workers", url="workers"))
     admin.add_view(QueuesView(name="Queues", endpoint="queues", url="queues"))
+    admin.add_view(LimitsView(name="Limits", endpoint="limits", url="limits"))
     admin.add_view(AlertsView(name="Alerts", endpoint="alerts", url="alerts"))
     admin.add_view(AuditView(name="Audit log", endpoint="audit", url="audit"))
     admin.add_view(UsersView(name="Users", endpoint="users", url="users"))
