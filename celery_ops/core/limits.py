@@ -69,7 +69,8 @@ def parse_rate(value: Any) -> Rate:
     seconds = (float(amount) if amount else 1.0) * _UNITS[unit]
     if not 0 < count <= MAX_COUNT or not math.isfinite(seconds) or not 0 < seconds <= 86_400:
         raise InvalidInput(
-            f"a rate counts 1 to {MAX_COUNT:,} starts over at most a day, not {value!r:.40}"
+            f"a rate counts 1 to {MAX_COUNT:,} starts over at most a day (e.g. 10/s), "
+            f"not {value!r:.40}"
         )
     return Rate(count, seconds, f"{count}/{amount}{unit}" if amount else f"{count}/{unit}")
 
