@@ -55,11 +55,17 @@ class Limiter:
         self._lock = threading.Lock()
         #: Set while the task this thread runs was held back (its body must not run).
         self.held_back = threading.local()
+        # A forked pool process starts its own watcher (threads do not survive a fork).
+        os.register_at_fork(after_in_child=self._forget_watcher)
 
     def limit_of(self, task_name: str) -> TaskLimit | None:
-        if self._pid != os.getpid():
+        if self._pid is None:
             self._start_watching()
         return self._limits.get(task_name)
+
+    def _forget_watcher(self) -> None:
+        self._pid = None
+        self._lock = threading.Lock()
 
     def admit(self, limit: TaskLimit, task: Any, task_id: str, now: float) -> Admission:
         """Whether ``task_id`` may start now; admitted when the store cannot say (a limit

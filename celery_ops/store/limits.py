@@ -10,6 +10,7 @@ a worker killed while holding one blocks it ``ops_limit_slot_ttl`` at most.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -118,8 +119,13 @@ class LimitStore:
         """Let ``task_id`` through every gate, or say which refused and for how long."""
         ordered = sorted(gates, key=lambda g: (g.task_name, g.key_hash, g.kind))
         with translated(), self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Permits are short-lived: a crash of the database may forget the last ones
+                # (a limit lets a few more through once), not worth a disk flush per task.
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            made = _GATES_MADE.setdefault(self.engine, set())
             for gate in ordered:
-                _lock(connection, gate)
+                _lock(connection, gate, gate in made)
             for gate in ordered:
                 refused = _check(connection, gate, now)
                 if refused is not None:
@@ -137,6 +143,7 @@ class LimitStore:
                         "expires_at": expires,
                     },
                 )
+        made.update(ordered)  # committed: from now on they exist for everyone
         return Admission(True)
 
     def release(self, task_id: str) -> None:
@@ -171,9 +178,14 @@ def free_slots(connection: Connection, task_ids: Sequence[str]) -> None:
         )
 
 
-def _lock(connection: Connection, gate: Gate) -> None:
-    row = {"task_name": gate.task_name, "key_hash": gate.key_hash, "kind": gate.kind}
-    insert_or_nothing(connection, limit_gates, row)
+#: Gates this process knows exist, per database (gate rows are never deleted).
+_GATES_MADE: weakref.WeakKeyDictionary[Engine, set[Gate]] = weakref.WeakKeyDictionary()
+
+
+def _lock(connection: Connection, gate: Gate, made: bool) -> None:
+    if not made:
+        row = {"task_name": gate.task_name, "key_hash": gate.key_hash, "kind": gate.kind}
+        insert_or_nothing(connection, limit_gates, row)
     if connection.dialect.name != "sqlite":  # SQLite's BEGIN IMMEDIATE already serializes
         connection.execute(
             select(limit_gates.c.kind)
