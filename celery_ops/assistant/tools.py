@@ -302,17 +302,7 @@ def health(door: Operations) -> dict[str, Any]:
 
 
 def job(door: Operations, job_id: str) -> dict[str, Any]:
-    record = door.executions.job(job_id)
-    return {
-        "id": record.id,
-        "action": record.action,
-        "status": record.status,
-        "done": record.done,
-        "total": record.total,
-        "result": record.result,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
+    return door.executions.job(job_id).as_dict()
 
 
 # Acting

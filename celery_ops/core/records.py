@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from celery_ops.core.clock import as_utc
+
 
 @dataclass(frozen=True, slots=True)
 class Execution:
@@ -341,3 +343,17 @@ class JobRecord:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     audit_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a front end shows of it (times as ISO 8601 text)."""
+        return {
+            "id": self.id,
+            "action": self.action,
+            "status": self.status,
+            "done": self.done,
+            "total": self.total,
+            "result": self.result,
+            "actor": self.actor,
+            "created_at": as_utc(self.created_at).isoformat() if self.created_at else None,
+            "updated_at": as_utc(self.updated_at).isoformat() if self.updated_at else None,
+        }

@@ -336,17 +336,7 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
 
 
 def job_json(job: JobRecord) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "action": job.action,
-        "status": job.status,
-        "done": job.done,
-        "total": job.total,
-        "result": job.result,
-        "actor": job.actor,
-        "created_at": _json_value(job.created_at),
-        "updated_at": _json_value(job.updated_at),
-    }
+    return job.as_dict()
 
 
 def accepted_json(accepted: Accepted) -> tuple[Response, int]:
