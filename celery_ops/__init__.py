@@ -14,21 +14,28 @@ from typing import TYPE_CHECKING, Any
 from celery_ops.version import __version__
 
 if TYPE_CHECKING:
+    from celery_ops.batching import Batch, batch, current_batch
     from celery_ops.extension import CeleryOps, get_ops, init_app
     from celery_ops.settings import ConfigurationError, OpsConfig
     from celery_ops.signals.progress import report_progress
 
 __all__ = [
+    "Batch",
     "CeleryOps",
     "ConfigurationError",
     "OpsConfig",
     "__version__",
+    "batch",
+    "current_batch",
     "get_ops",
     "init_app",
     "report_progress",
 ]
 
 _LAZY = {
+    "Batch": "celery_ops.batching",
+    "batch": "celery_ops.batching",
+    "current_batch": "celery_ops.batching",
     "CeleryOps": "celery_ops.extension",
     "get_ops": "celery_ops.extension",
     "init_app": "celery_ops.extension",

@@ -95,6 +95,7 @@ class CeleryOps:
                     recorder = ExecutionRecorder(self.config, self.store, self._relay_sink())
                     # In a pool child the worker's name was learnt before the fork.
                     recorder.hostname = self.hostname
+                    recorder.on_batches_ended = self._settle_batches
                     atexit.register(recorder.close)
                     self._recorder = recorder
         return self._recorder
@@ -140,7 +141,13 @@ class CeleryOps:
     def ingester(self, consumer: str) -> Ingester:
         """An ingester of the relay stream, named ``consumer`` in the stream's group."""
         claim_after_ms = int(self.config.relay_claim_after * 1000)
-        return Ingester(self.store, self.relay_stream(), consumer, claim_after_ms)
+        ingester = Ingester(self.store, self.relay_stream(), consumer, claim_after_ms)
+        ingester.on_batches_ended = self._settle_batches
+        return ingester
+
+    def _settle_batches(self, batch_ids: list[str]) -> object:
+        """Send the callbacks the batches of members just written call for (each once)."""
+        return self.operations(Actor.system("batches")).batches.settle(batch_ids)
 
     def start_ingester(self) -> None:
         """In relay mode, ingest in this worker's main process while it holds the cluster's

@@ -35,6 +35,7 @@ class ExecutionFilter:
     group_id: str | None = None
     retried_from: str | None = None
     error_type: str | None = None
+    batch_id: str | None = None
     #: Text the shown arguments contain (3 characters or more), served by the search index.
     search: str | None = None
     #: Only these task ids.

@@ -120,6 +120,7 @@ COLUMN_POLICIES: dict[str, Policy] = {
     "schedule_name": Policy.FIRST,
     "retried_from": Policy.FIRST,
     "tenant_id": Policy.FIRST,
+    "batch_id": Policy.FIRST,
     "eta": Policy.LATEST,
     "started_at": Policy.LATEST,
     "completed_at": Policy.LATEST,

@@ -61,6 +61,7 @@ class Execution:
     schedule_name: str | None = None
     retried_from: str | None = None
     tenant_id: str | None = None
+    batch_id: str | None = None
 
     #: Fields never shown as they are: the exact message arguments exist only to retry a
     #: task; the progress columns are shown together, as ``progress``.
@@ -270,6 +271,26 @@ class ScheduleRun:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A batch of tasks (``celery_ops.batch``) as stored: its members are the executions
+    whose ``batch_id`` is its id; callbacks are signatures as JSON text."""
+
+    id: str
+    name: str | None
+    created_at: datetime
+    created_by: str
+    total: int
+    allow_failures: bool
+    on_success: str | None = None
+    on_failure: str | None = None
+    on_finish: str | None = None
+    success_sent_at: datetime | None = None
+    failure_sent_at: datetime | None = None
+    finish_sent_at: datetime | None = None
+    cancelled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

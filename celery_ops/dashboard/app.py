@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from celery_ops.dashboard import (
     auth,
+    batches_api,  # noqa: F401 - registers its routes on `api`
     cluster_api,  # noqa: F401 - registers its routes on `api`
     errors,
     exports_api,  # noqa: F401 - registers its routes on `api`

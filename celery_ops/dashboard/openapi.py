@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery_ops.core import lifecycle as states
+from celery_ops.dashboard.openapi_batches import batches_paths
 from celery_ops.dashboard.openapi_cluster import cluster_paths, cluster_schemas
 from celery_ops.dashboard.openapi_exports import exports_paths
 from celery_ops.dashboard.openapi_limits import limits_paths
@@ -177,6 +178,7 @@ def document() -> dict[str, Any]:
             **metrics_paths(),
             **exports_paths(),
             **limits_paths(),
+            **batches_paths(),
         },
     }
 

@@ -30,6 +30,7 @@ from celery_ops.operations.metrics import MetricOperations
 from celery_ops.operations.queues import QueueOperations
 from celery_ops.operations.schedules import ScheduleOperations
 from celery_ops.operations.services import Services
+from celery_ops.operations.task_batches import BatchOperations
 from celery_ops.operations.tasks import TaskOperations
 from celery_ops.operations.workers import WorkerOperations
 
@@ -80,6 +81,10 @@ class Operations:
     @property
     def metrics(self) -> MetricOperations:
         return MetricOperations(self.services, self.actor)
+
+    @property
+    def batches(self) -> BatchOperations:
+        return BatchOperations(self.services, self.actor)
 
     @property
     def limits(self) -> LimitOperations:

@@ -6,7 +6,7 @@ The one place operations talk to Celery's app; its failures leave it as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +75,15 @@ class CeleryBroker:
                 task, args, kwargs, task_id=task_id, producer=producer, **options
             )
             return str(getattr(sent, "id", None) or task_id)
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise broker_unavailable(exc) from exc
+            raise
+
+    def send_signature(self, signature: Mapping[str, Any]) -> str:
+        """Send a task signature kept as JSON (a batch's callback); the new task id."""
+        try:
+            return str(self.app.signature(dict(signature)).apply_async().id)
         except Exception as exc:
             if is_connection_error(exc):
                 raise broker_unavailable(exc) from exc

@@ -22,6 +22,7 @@ NAMED = {
     "parent": "parent_id",
     "group": "group_id",
     "retried_from": "retried_from",
+    "batch": "batch_id",
 }
 #: Another name accepted for a parameter (the dashboard's pages once said ``text``).
 ALIASES = {"text": "search"}

@@ -42,6 +42,8 @@ class ExecutionEvent:
     releases_key: bool = False
     #: The end of a run that held a concurrency slot of a limited task.
     frees_slot: bool = False
+    #: The batch whose member this final event ends (its callbacks may be due).
+    ends_batch: str | None = None
 
 
 @dataclass(slots=True)

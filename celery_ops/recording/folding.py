@@ -48,6 +48,8 @@ def fold_events(
                     merge_patches(existing, patch)
                 if event.releases_key:
                     batch.released.append(event.task_id)
+                if event.ends_batch:
+                    batch.batches_ended.append(event.ends_batch)
                 if event.on_timeline:
                     if event.received_at is not None:
                         batch.timeline.append(_received_row(event, max_payload_bytes))

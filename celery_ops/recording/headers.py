@@ -13,6 +13,8 @@ SENT_AT_HEADER = "celery_ops_sent_at"
 SCHEDULE_HEADER = "celery_ops_schedule"
 #: The execution an operator's retry re-sends.
 RETRIED_FROM_HEADER = "celery_ops_retried_from"
+#: The batch a task is a member of (``celery_ops.batch``).
+BATCH_HEADER = "ops_batch"
 
 #: Execution columns a task message carries in its headers: (column, header). A producer
 #: records them when it sends the message, and a worker again when it receives it, for when
@@ -25,6 +27,7 @@ MESSAGE_COLUMNS = (
     ("group_id", "group"),
     ("tenant_id", TENANT_HEADER),
     ("schedule_name", SCHEDULE_HEADER),
+    ("batch_id", BATCH_HEADER),
 )
 
 

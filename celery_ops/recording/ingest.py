@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from celery_ops.core.clock import utcnow
+from celery_ops.recording.recorder import settle_batches
 from celery_ops.recording.relay import StreamUnavailable, UndecodableBatch, decode_batch
 from celery_ops.store import RecordBatch, RowRejected, Store, StoreError
 
@@ -65,6 +66,8 @@ class Ingester:
         count: int = READ_COUNT,
     ) -> None:
         self.store = store
+        #: Settles the batches whose members' ends it wrote (set by the extension).
+        self.on_batches_ended: Callable[[list[str]], object] | None = None
         self.stream = stream
         self.consumer = consumer
         self.claim_after_ms = claim_after_ms
@@ -118,6 +121,8 @@ class Ingester:
                     self._set_aside(payloads[batch_id], f"the store refused it: {exc}")
         self.stats.batches_written += written
         self.stats.batches_repeated += len(batches) - written
+        for _, batch in batches:
+            settle_batches(self.on_batches_ended, batch)
 
     def _set_aside(self, payload: bytes, reason: str) -> None:
         self.stream.set_aside(payload, reason)

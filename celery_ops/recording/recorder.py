@@ -22,7 +22,7 @@ from celery_ops.recording.events import RecorderEvent
 from celery_ops.recording.folding import fold_events
 from celery_ops.recording.relay import RelaySink
 from celery_ops.settings import OpsConfig
-from celery_ops.store import RowRejected, SchemaError, Store
+from celery_ops.store import RecordBatch, RowRejected, SchemaError, Store
 
 logger = logging.getLogger("celery_ops.recorder")
 
@@ -73,6 +73,8 @@ class ExecutionRecorder:
         self.config = config
         self.store = store
         self.relay = relay
+        #: Settles the batches whose members' ends this recorder wrote (set by the extension).
+        self.on_batches_ended: Callable[[list[str]], object] | None = None
         #: Worker hostname, when this process belongs to a worker (drops are reported on it).
         self.hostname: str | None = None
         self._jobs: list[_PeriodicJob] = []
@@ -284,6 +286,7 @@ class ExecutionRecorder:
             self.relay.write(batch)
         else:
             self.store.write(batch)
+            settle_batches(self.on_batches_ended, batch)
         self._unreported_drops -= drops
 
     def _write_one_by_one(self, events: list[RecorderEvent]) -> None:
@@ -364,3 +367,15 @@ def _reset_in_child(ref: weakref.ref[ExecutionRecorder]) -> None:
         # heartbeats) are its own, and its thread did not survive the fork.
         recorder._jobs = []
         recorder._reset()
+
+
+def settle_batches(settle: Callable[[list[str]], object] | None, batch: RecordBatch) -> None:
+    """After a write: let ``settle`` send the callbacks the ended members' batches call for.
+    Never raises into the writer (a callback that could not be sent gives its claim back, and
+    the next settling of its batch sends it)."""
+    if settle is None or not batch.batches_ended:
+        return
+    try:
+        settle(batch.batches_ended)
+    except Exception:
+        logger.exception("celery-ops: could not settle batches %s", batch.batches_ended)

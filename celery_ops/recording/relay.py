@@ -64,6 +64,7 @@ def encode_batch(batch_id: str, batch: RecordBatch) -> bytes:
         "dropped": batch.dropped,
         "released": batch.released,
         "freed_slots": batch.freed_slots,
+        "batches_ended": batch.batches_ended,
     }
     return _encoder.encode(document).encode("utf-8")
 
@@ -83,6 +84,7 @@ def decode_batch(payload: bytes) -> tuple[str, RecordBatch]:
             # Absent from batches written before unique tasks existed.
             released=[str(task_id) for task_id in document.get("released", ())],
             freed_slots=[str(task_id) for task_id in document.get("freed_slots", ())],
+            batches_ended=[str(batch) for batch in document.get("batches_ended", ())],
         )
         return str(document["id"]), batch
     except UndecodableBatch:

@@ -19,7 +19,7 @@ from celery_ops.core.clock import to_instant
 from celery_ops.core.unique import FINISHED, STARTED, UNTIL_HEADER
 from celery_ops.recording.events import ExecutionEvent
 from celery_ops.recording.handoff import RECEIVED_AT_FIELD
-from celery_ops.recording.headers import SENT_AT_HEADER, header_columns
+from celery_ops.recording.headers import BATCH_HEADER, SENT_AT_HEADER, header_columns
 from celery_ops.recording.payload import Arguments, describe_exception, text_or_none
 from celery_ops.signals.limits import Limiter
 from celery_ops.signals.progress import watch_progress
@@ -98,6 +98,7 @@ class TaskSignalHandlers:
                 worker=getattr(request, "hostname", None) or self.ops.hostname,
                 # Revoked, it will not run: whatever it waited for, its key is free.
                 releases_key=UNTIL_HEADER in (getattr(request, "request_dict", None) or {}),
+                ends_batch=(getattr(request, "request_dict", None) or {}).get(BATCH_HEADER),
             )
         )
 
@@ -271,6 +272,7 @@ class TaskSignalHandlers:
                 details={"error": error_type},
                 worker=worker,
                 releases_key=in_task and _holds_key(request),
+                ends_batch=getattr(request, BATCH_HEADER, None) if in_task else None,
             )
         )
 
@@ -348,6 +350,7 @@ class TaskSignalHandlers:
                     result=retval,
                     worker=request.hostname,
                     releases_key=_holds_key(request),
+                    ends_batch=getattr(request, BATCH_HEADER, None),
                 )
             )
             return
@@ -366,6 +369,7 @@ class TaskSignalHandlers:
                     details={"reason": text_or_none(retval) or None},
                     worker=request.hostname,
                     releases_key=_holds_key(request),
+                    ends_batch=getattr(request, BATCH_HEADER, None),
                 )
             )
             return

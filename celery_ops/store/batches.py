@@ -33,6 +33,8 @@ class RecordBatch:
     released: list[str] = field(default_factory=list)
     #: Executions of limited tasks whose run ended: their concurrency slots are given back.
     freed_slots: list[str] = field(default_factory=list)
+    #: Batches (celery_ops.batch) a member of which ended: settled after the write.
+    batches_ended: list[str] = field(default_factory=list)
 
     def absorb(self, other: RecordBatch) -> None:
         """Fold ``other`` into this batch with the rules of one flush: the patches of one task
@@ -55,3 +57,4 @@ class RecordBatch:
             self.dropped[hostname] = self.dropped.get(hostname, 0) + count
         self.released.extend(other.released)
         self.freed_slots.extend(other.freed_slots)
+        self.batches_ended.extend(other.batches_ended)

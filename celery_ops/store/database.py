@@ -37,6 +37,7 @@ from celery_ops.store.queues import QueueStore
 from celery_ops.store.relay import RelayStore
 from celery_ops.store.rollups import MetricsStore
 from celery_ops.store.schedules import ScheduleStore
+from celery_ops.store.task_batches import TaskBatchStore
 from celery_ops.store.throttle import ThrottleStore
 from celery_ops.store.unique import UniqueStore
 
@@ -118,6 +119,11 @@ class Store:
     def limits(self) -> LimitStore:
         """Cluster-wide limits of task types, and their admissions."""
         return LimitStore(self.engine)
+
+    @property
+    def task_batches(self) -> TaskBatchStore:
+        """Batches of tasks (celery_ops.batch) and the claims of their callbacks."""
+        return TaskBatchStore(self.engine)
 
     @property
     def unique(self) -> UniqueStore:

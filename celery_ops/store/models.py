@@ -40,7 +40,14 @@ class Base(DeclarativeBase):
 
 
 #: Filters on columns that most executions leave NULL.
-SPARSE_FILTER_COLUMNS = ("parent_id", "group_id", "retried_from", "schedule_name", "tenant_id")
+SPARSE_FILTER_COLUMNS = (
+    "parent_id",
+    "group_id",
+    "retried_from",
+    "schedule_name",
+    "tenant_id",
+    "batch_id",
+)
 
 
 def sparse_index(column: str) -> Index:
@@ -120,6 +127,8 @@ class Execution(Base):
     schedule_name: Mapped[str | None] = mapped_column(NAME)
     retried_from: Mapped[str | None] = mapped_column(NAME)
     tenant_id: Mapped[str | None] = mapped_column(NAME)
+    # The batch it is a member of (celery_ops.batch), from the message's ops_batch header.
+    batch_id: Mapped[str | None] = mapped_column(String(36))
     # What the row was before its latest write, returned by that write so the rollups take
     # away what it had contributed (celery_ops.core.rollups). NULL in was_status: the row was
     # written before rollups existed and is not counted yet (the backfill counts it); "" in
@@ -406,6 +415,28 @@ class LimitPermit(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TaskBatch(Base):
+    """A batch of tasks with callbacks (``celery_ops.batch``); each callback's ``*_sent_at``
+    is set by the one process that sends it (a conditional update: exactly once)."""
+
+    __tablename__ = "celery_ops_batches"
+    __table_args__ = (Index(None, "created_at"), TABLE_OPTIONS)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(NAME)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(NAME)
+    total: Mapped[int] = mapped_column(Integer)
+    allow_failures: Mapped[bool] = mapped_column(Boolean)
+    on_success: Mapped[str | None] = mapped_column(LongText)
+    on_failure: Mapped[str | None] = mapped_column(LongText)
+    on_finish: Mapped[str | None] = mapped_column(LongText)
+    success_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finish_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class LoginThrottle(Base):
     """Wrong passwords counted per user name and per client address, to refuse guessing."""
 
@@ -599,6 +630,7 @@ discarded = cast(Table, Discarded.__table__)
 limits = cast(Table, LimitRow.__table__)
 limit_gates = cast(Table, LimitGate.__table__)
 limit_permits = cast(Table, LimitPermit.__table__)
+task_batches = cast(Table, TaskBatch.__table__)
 audit_log = cast(Table, AuditEntry.__table__)
 jobs = cast(Table, Job.__table__)
 login_throttle = cast(Table, LoginThrottle.__table__)

@@ -250,6 +250,7 @@ def filter_condition(
         (where.group_id, column.group_id),
         (where.retried_from, column.retried_from),
         (where.error_type, column.error_type),
+        (where.batch_id, column.batch_id),
     ):
         if value is not None:
             conditions.append(target == value)

@@ -140,6 +140,21 @@ def starts_a_chord():
     return "sent"
 
 
+@app.task(bind=True, autoretry_for=(KeyError,), max_retries=2, default_retry_delay=0)
+def batch_member(self, n, fails=0, adds=0):
+    # Fails its first `fails` attempts (3 or more: for good, after its two retries).
+    if self.request.retries < fails:
+        raise KeyError(f"member {n}, attempt {self.request.retries + 1}")
+    if adds:
+        celery_ops.current_batch().add([batch_member.s(1000 + n + i) for i in range(adds)])
+    return n
+
+
+@app.task
+def batch_callback(kind, name):
+    return [kind, name]
+
+
 @app.task
 def limited_tick(n):
     return n

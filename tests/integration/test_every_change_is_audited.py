@@ -18,6 +18,7 @@ from helpers.dashboard_client import PASSWORDS, Dashboard, post_form
 from helpers.services import REDIS_BROKER, require
 from integration.conftest import ExternalApp
 
+import celery_ops
 from celery_ops.core.records import AuditEntry
 from celery_ops.operations import Actor
 from celery_ops.store import RecordBatch, WorkerState
@@ -90,7 +91,10 @@ class TestTheApi:
         def calls() -> list[tuple[str, str, dict | None, str, dict[str, Any]]]:
             # (method, path, body, action, targets) with fresh executions for each call
             one, two, three = sent(dashboard), sent(dashboard), sent(dashboard)
+            batch = celery_ops.batch([dashboard.external.module.add.s(1, 1)], name="audited")
             return [
+                ("POST", f"/api/batches/{batch.id}/cancel", None, "batch-cancel",
+                 {"batch": batch.id}),
                 ("POST", "/api/tasks/dispatch", {"task": "extapp.add", "args": [1, 1]},
                  "dispatch", {"task": "extapp.add"}),
                 ("POST", f"/api/tasks/{one}/retry", None, "retry", {"task_id": one}),

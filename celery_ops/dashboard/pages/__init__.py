@@ -10,6 +10,7 @@ from flask_admin import Admin
 
 from celery_ops.dashboard.pages.alerts import AlertsView
 from celery_ops.dashboard.pages.audit import AuditView
+from celery_ops.dashboard.pages.batches import BatchesView
 from celery_ops.dashboard.pages.executions import ExecutionsView
 from celery_ops.dashboard.pages.failures import FailuresView
 from celery_ops.dashboard.pages.home import HomeView
@@ -31,6 +32,7 @@ def add_views(admin: Admin) -> None:
     admin.add_view(WorkersView(name="Workers", endpoint="workers", url="workers"))
     admin.add_view(QueuesView(name="Queues", endpoint="queues", url="queues"))
     admin.add_view(LimitsView(name="Limits", endpoint="limits", url="limits"))
+    admin.add_view(BatchesView(name="Batches", endpoint="batches", url="batches"))
     admin.add_view(AlertsView(name="Alerts", endpoint="alerts", url="alerts"))
     admin.add_view(AuditView(name="Audit log", endpoint="audit", url="audit"))
     admin.add_view(UsersView(name="Users", endpoint="users", url="users"))
