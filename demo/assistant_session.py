@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,12 @@ async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str
 
 async def session(task: str, user: str, timeout: float) -> None:
     server = StdioServerParameters(
-        command=CELERY, args=["-A", "demo.app", "ops", "mcp", "--user", user, "--allow-writes"]
+        command=CELERY,
+        args=["-A", "demo.app", "ops", "mcp", "--user", user, "--allow-writes"],
+        # The SDK passes a bare environment to the server by default: it needs the demo's
+        # (CELERY_BROKER_URL, CELERY_OPS_DATABASE_URL).
+        env=dict(os.environ),
+        cwd=os.getcwd(),
     )
     async with Client(server, read_timeout_seconds=60) as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]

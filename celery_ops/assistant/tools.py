@@ -8,6 +8,7 @@ ask and shape what comes back for a model to read.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -413,8 +414,18 @@ def _entry(entry: TimelineEntry) -> dict[str, Any]:
         "at": entry.at,
         "event": entry.event,
         "worker": entry.worker,
-        "details": entry.details,
+        "details": _decoded(entry.details),
     }
+
+
+def _decoded(details: str | None) -> Any:
+    """A timeline entry's details as the object they are (stored as JSON text)."""
+    if not details:
+        return None
+    try:
+        return json.loads(details)
+    except ValueError:
+        return preview(details, 200)
 
 
 def _link(row: Execution) -> dict[str, Any]:
