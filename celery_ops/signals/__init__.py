@@ -30,6 +30,7 @@ TASK_SIGNALS = (
 WORKER_SIGNALS = (
     "celeryd_init",
     "worker_init",
+    "worker_process_init",
     "worker_ready",
     "worker_shutdown",
     "worker_process_shutdown",

@@ -28,6 +28,9 @@ class RecordingHost(Protocol):
     def store(self) -> Store: ...
 
     @property
+    def relaying(self) -> bool: ...
+
+    @property
     def received_handoff(self) -> ReceivedHandoff: ...
 
     @property

@@ -52,6 +52,7 @@ class Limiter:
         self.ops = ops
         self._limits: dict[str, TaskLimit] = {}
         self._pid: int | None = None
+        self._warned = False
         self._lock = threading.Lock()
         #: Set while the task this thread runs was held back (its body must not run).
         self.held_back = threading.local()
@@ -60,8 +61,31 @@ class Limiter:
 
     def limit_of(self, task_name: str) -> TaskLimit | None:
         if self._pid is None:
+            if not self.enabled:
+                return None
             self._start_watching()
         return self._limits.get(task_name)
+
+    def watch(self) -> None:
+        """Start re-reading the limits in this process now (a pool process as it starts),
+        rather than at its first task."""
+        if self._pid is None and self.enabled:
+            self._start_watching()
+
+    @property
+    def enabled(self) -> bool:
+        """Limits are enforced in direct mode. In relay mode they would give every pool
+        process a store connection (to read them and to admit), which relay mode exists to
+        avoid: there, they are not enforced (yet), and a warning says so once."""
+        if self.ops.relaying:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "celery-ops: cluster-wide limits are not enforced in relay mode "
+                    "(ops_write_mode='relay'); see docs/flow-control.md"
+                )
+            return False
+        return True
 
     def _forget_watcher(self) -> None:
         self._pid = None
@@ -97,19 +121,26 @@ class Limiter:
         signature = task.signature_from_request(request, countdown=countdown, headers=headers)
         signature.apply_async()
 
+    def prime(self) -> None:
+        """Read the limits now (the worker's main process, before its pool forks): the pool
+        processes start with them, and their first tasks are limited too."""
+        if self.enabled:
+            self._read()
+
     def _start_watching(self) -> None:
         with self._lock:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
-            self._read()  # once now, so that the first tasks are limited too
             threading.Thread(target=self._watch, name="celery-ops-limits", daemon=True).start()
 
     def _watch(self) -> None:
+        # Reads happen here, never on a task's path: a store that is down must not hold up a
+        # task (the limits last read stay in force meanwhile).
         pid = os.getpid()
         while self._pid == pid:
-            time.sleep(REFRESH_SECONDS)
             self._read()
+            time.sleep(REFRESH_SECONDS)
 
     def _read(self) -> None:
         try:

@@ -58,10 +58,16 @@ class WorkerSignalHandlers:
         for task in list(self.ops.app.tasks.values()):
             if not task.name.startswith("celery."):
                 hold_back_when_asked(task, self.limiter)
-        try:
-            self.ops.operations(Actor.system("worker")).limits.sync_config()
-        except Exception as exc:
-            logger.warning("celery-ops: could not seed the limits from the settings (%s)", exc)
+        if self.limiter.enabled:
+            try:
+                self.ops.operations(Actor.system("worker")).limits.sync_config()
+            except Exception as exc:
+                logger.warning("celery-ops: could not seed the limits (%s)", exc)
+            self.limiter.prime()
+
+    def worker_process_init(self, **_: Any) -> None:
+        # A pool process: its limits are re-read from now on, not from its first task.
+        self.limiter.watch()
 
     def worker_ready(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not self.app:
