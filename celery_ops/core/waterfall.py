@@ -94,8 +94,13 @@ def waterfall(timeline: list[TimelineEntry], now: datetime) -> Waterfall | None:
             bars.append(
                 Bar(attempt, RUNNING, began, max(at, began), outcome=_ENDS_A_RUN[entry.event])
             )
-            if entry.event in _WAITS_AGAIN and attempt + 1 not in started:
-                waiting[attempt + 1] = (at, RETRY_GAP)
+            if entry.event in _WAITS_AGAIN:
+                if attempt + 1 not in started:
+                    waiting[attempt + 1] = (at, RETRY_GAP)
+                else:
+                    # The next attempt began before this retry was written: it waited for
+                    # nothing, and the gap between the two is still drawn, empty.
+                    bars.append(Bar(attempt + 1, RETRY_GAP, at, at))
         elif entry.event in _ENDS_A_WAIT and attempt in waiting:
             since = waiting.pop(attempt)
             bars.append(Bar(attempt, since[1], since[0], max(at, since[0]), outcome=entry.event))
