@@ -24,11 +24,13 @@ prints a JSON line with the timings.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
 import threading
 import time
+import uuid
 from typing import Any
 
 from celery import Celery, signals
@@ -112,18 +114,29 @@ def _monitor(client: Any, run_key: str, expect: int) -> None:
 # Publishing (run as a script)
 
 
-def publish(count: int, task: str, warmup: int) -> dict[str, Any]:
-    """Send ``warmup`` then ``count`` messages with ``.delay()``; time the ``count`` ones."""
+def publish(count: int, task: str, warmup: int, unique: bool = False) -> dict[str, Any]:
+    """Send ``warmup`` then ``count`` messages with ``.delay()``; time the ``count`` ones.
+    With ``unique``, each call is a unique task of its own key (a claim per call)."""
     func, args = TASKS[task]
+    calls = itertools.count()
+    run = uuid.uuid4().hex[:8]
+
+    def send() -> None:
+        if unique:
+            key = f"{run}-{next(calls)}"
+            func.apply_async(args, headers={"ops_unique_key": key, "ops_unique_for": 600})
+        else:
+            func.delay(*args)
+
     for _ in range(warmup):
-        func.delay(*args)
+        send()
     if MODE == "ops":
         import celery_ops
 
         celery_ops.get_ops(app).recorder.flush(60.0)
     started = time.perf_counter()
     for _ in range(count):
-        func.delay(*args)
+        send()
     elapsed = time.perf_counter() - started
     result: dict[str, Any] = {"count": count, "publish_s": elapsed, "flush_s": None}
     if MODE == "ops":
@@ -149,8 +162,9 @@ def main(argv: list[str]) -> int:
     pub.add_argument("--count", type=int, required=True)
     pub.add_argument("--task", choices=sorted(TASKS), default="noop")
     pub.add_argument("--warmup", type=int, default=0)
+    pub.add_argument("--unique", action="store_true", help="each call a unique key")
     options = parser.parse_args(argv)
-    result = publish(options.count, options.task, options.warmup)
+    result = publish(options.count, options.task, options.warmup, options.unique)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -3,11 +3,12 @@
 
     .venv/bin/python bench/limit_admission.py [--admissions 2000] [--rounds 5]
 
-* **limited**: the admission a limited task makes in its pool process before it starts (one
-  transaction on PostgreSQL: lock the limit's gate row, count, record the start or slot),
-  for a rate limit, a concurrency limit, and both; limits high enough that every task is
-  admitted (the cost of a task that runs, not of one held back). Concurrency slots are given
-  back in the recorder's batch write, so their cost there is a delete per batch, not timed.
+* **limited**: the admission a limited task makes in its pool process before it starts, for
+  a rate limit, a concurrency limit, and both; limits high enough that every task is admitted
+  (the cost of a task that runs, not of one held back). In direct mode one transaction on
+  PostgreSQL (lock the limit's gate row, count, record the start or slot); in relay mode on a
+  Redis broker one Lua script on Redis. Concurrency slots are given back in the batch write
+  (the recorder's, or the ingester's), so their cost there is per batch, not timed.
 * **unlimited**: what a task of a type without a limit pays: the lookup of its limit and the
   wrapped ``run`` (a thread-local read), against calling ``run`` directly; in-process.
 
@@ -23,26 +24,27 @@ import time
 import timeit
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from celery import Celery
 
 import celery_ops
 from celery_ops.core.limits import TaskLimit, parse_rate
+from celery_ops.recording.flow import RedisFlowState, StoreFlowState
 from celery_ops.signals.limits import Limiter, hold_back_when_asked
 from celery_ops.store.limits import RATE, SLOT, Gate
 
 
-def admissions(store: object, gates: list[Gate], count: int) -> float:
+def admissions(flow: Any, give_back: Any, gates: list[Gate], count: int) -> float:
     """µs per admission through ``gates``; each run's slot is given back (untimed) before
     the next, as the end of a run does."""
-    limits = store.limits  # type: ignore[attr-defined]
     spent = 0.0
     for _ in range(count):
         task_id = uuid.uuid4().hex
         started = time.perf_counter()
-        limits.admit(task_id, gates, datetime.now(timezone.utc))
+        flow.admit(task_id, gates, datetime.now(timezone.utc))
         spent += time.perf_counter() - started
-        limits.release(task_id)
+        give_back(task_id)
     return spent / count * 1e6
 
 
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--admissions", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1/test")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     options = parser.parse_args()
     app = Celery("limit_bench", broker="memory://", set_as_current=False)
     ops = celery_ops.init_app(app, database_url=options.database_url)
@@ -58,14 +61,28 @@ def main() -> None:
     name = f"bench.limited.{uuid.uuid4().hex[:6]}"
     rate = Gate(name, "", RATE, 1_000_000, 1.0)
     slot = Gate(name, "", SLOT, 1_000_000, 3600.0)
-    kinds = {"rate": [rate], "concurrency": [slot], "both": [rate, slot]}
-    found: dict[str, list[float]] = {kind: [] for kind in kinds}
-    admissions(ops.store, [rate], 100)  # connections
+    gate_sets = {"rate": [rate], "concurrency": [slot], "both": [rate, slot]}
+    redis_flow = RedisFlowState(options.redis, f"limit-bench-{uuid.uuid4().hex[:6]}")
+    places = {
+        "postgresql": (StoreFlowState(ops.store), ops.store.limits.release),
+        "redis": (redis_flow, lambda task_id: redis_flow.free_slots([task_id])),
+    }
+    kinds = [(place, gates) for place in places for gates in gate_sets]
+    found: dict[tuple[str, str], list[float]] = {kind: [] for kind in kinds}
+    for flow, give_back in places.values():
+        admissions(flow, give_back, [rate], 100)  # connections, scripts loaded
     for index in range(options.rounds):
-        order = list(kinds)[index % 3 :] + list(kinds)[: index % 3]
-        for kind in order:
-            found[kind].append(admissions(ops.store, kinds[kind], options.admissions))
-        print("round", index + 1, "  ".join(f"{k} {found[k][-1]:.0f} µs" for k in kinds))
+        order = kinds[index % len(kinds) :] + kinds[: index % len(kinds)]
+        for place, gates in order:
+            flow, give_back = places[place]
+            figure = admissions(flow, give_back, gate_sets[gates], options.admissions)
+            found[(place, gates)].append(figure)
+        print(
+            "round",
+            index + 1,
+            "  ".join(f"{p}/{g} {found[(p, g)][-1]:.0f} µs" for p, g in kinds),
+            flush=True,
+        )
 
     @app.task(name="bench.noop")
     def noop() -> None:
@@ -88,9 +105,9 @@ def main() -> None:
         / calls
         * 1e9
     )
-    print("\nadmission of a limited task (PostgreSQL), µs, median of rounds:")
-    for kind, figures in found.items():
-        print(f"  {kind:<12} {statistics.median(figures):8.0f}")
+    print("\nadmission of a limited task, µs, median of rounds:")
+    for (place, gates), figures in found.items():
+        print(f"  {place:<11} {gates:<12} {statistics.median(figures):8.0f}")
     print("a task without a limit, ns per call (in-process):")
     print(f"  run called directly            {plain:8.0f}")
     print(f"  limit lookup + wrapped run     {limited:8.0f}   (+{limited - plain:.0f} ns)")

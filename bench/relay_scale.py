@@ -12,6 +12,7 @@ doubled.
 
     .venv/bin/python bench/relay_scale.py                       # about 6 minutes
     .venv/bin/python bench/relay_scale.py --modes relay --tasks 5000
+    .venv/bin/python bench/relay_scale.py --flow     # unique publishes and limited runs too
 
 Needs the test extras (``pip install -e '.[test]'``) and Debian's ``postgresql`` package.
 """
@@ -49,6 +50,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--flow",
+        action="store_true",
+        help="flow control too: every task unique (a claim per publish) and under a rate "
+        "and a concurrency limit high enough to admit all (an admission per run)",
+    )
     parser.add_argument("--json", default=None, help="write the results here")
     return parser.parse_args()
 
@@ -75,6 +82,13 @@ def run_mode(mode: str, server: ThrowawayPostgres, options: argparse.Namespace) 
         "CELERY_OPS_SPILL_DIR": f"/tmp/relay-scale-spill-{database}",
         "PYTHONPATH": str(BENCH_DIR),
     }
+    if options.flow:
+        env["BENCH_OPS_SETTINGS"] = json.dumps(
+            {
+                "rate_limits": {"bench.noop": "1000000/s"},
+                "concurrency_limits": {"bench.noop": 100_000},
+            }
+        )
     env.pop("CELERY_OPS_DATABASE_URL", None)
     store = create_engine(url)
     subprocess.run(
@@ -130,7 +144,14 @@ def run_mode(mode: str, server: ThrowawayPostgres, options: argparse.Namespace) 
         time.sleep(5)  # the workers start
         started = time.monotonic()
         published = subprocess.run(
-            [sys.executable, "bench_app.py", "publish", "--count", str(options.tasks)],
+            [
+                sys.executable,
+                "bench_app.py",
+                "publish",
+                "--count",
+                str(options.tasks),
+                *(["--unique"] if options.flow else []),
+            ],
             env=env,
             cwd=BENCH_DIR,
             capture_output=True,
@@ -172,6 +193,7 @@ def run_mode(mode: str, server: ThrowawayPostgres, options: argparse.Namespace) 
     admin.dispose()
     return {
         "mode": mode,
+        "flow_control": options.flow,
         "processes": options.workers * (options.concurrency + 1),
         "tasks": options.tasks,
         "success_rows": done,

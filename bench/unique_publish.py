@@ -3,7 +3,7 @@
 (each call its own key: one claim inserted), and of a duplicate (the key held: nothing sent),
 all with celery-ops on PostgreSQL and Redis.
 
-    .venv/bin/python bench/unique_publish.py [--calls 2000] [--rounds 5]
+    .venv/bin/python bench/unique_publish.py [--calls 2000] [--rounds 5] [--write-mode relay]
 
 Rounds interleave the three kinds (in a rotating order) in one producer process; the table
 gives the median µs per call over the rounds and each kind's paired ratio to the plain
@@ -26,10 +26,16 @@ import celery_ops
 KINDS = ("plain", "unique", "duplicate")
 
 
-def build(database_url: str, broker: str, queue: str) -> Any:
+def build(database_url: str, broker: str, queue: str, write_mode: str) -> Any:
     app = Celery("unique_bench", broker=broker, set_as_current=False)
     app.conf.task_default_queue = queue
-    celery_ops.init_app(app, database_url=database_url, flush_interval=0.5)
+    celery_ops.init_app(
+        app,
+        database_url=database_url,
+        flush_interval=0.5,
+        write_mode=write_mode,
+        relay_stream=f"{queue}-relay",
+    )
 
     @app.task(name="bench.plain")
     def plain(n: int) -> int:
@@ -68,10 +74,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+    parser.add_argument(
+        "--write-mode",
+        choices=("direct", "relay"),
+        default="direct",
+        help="relay: claims are taken on the Redis broker, not in the store",
+    )
     parser.add_argument("--json", default=None, help="Also write the figures to this file.")
     options = parser.parse_args()
     queue = f"unique-bench-{uuid.uuid4().hex[:6]}"
-    app, plain, unique = build(options.database_url, options.broker, queue)
+    app, plain, unique = build(options.database_url, options.broker, queue, options.write_mode)
     ops = celery_ops.get_ops(app)
     ops.store.upgrade()
     one_round("plain", 200, plain, unique)  # connections, caches
@@ -109,6 +121,8 @@ def main() -> None:
         with open(options.json, "w") as out:
             json.dump({"calls": options.calls, "rounds": options.rounds, **summary}, out, indent=2)
     ops.recorder.close(timeout=10)
+    if options.write_mode == "relay":  # nobody ingests this run's stream
+        ops.relay_stream().client.delete(f"{queue}-relay")
 
 
 if __name__ == "__main__":

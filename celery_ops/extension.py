@@ -20,6 +20,7 @@ from celery_ops.operations.broker import CeleryBroker
 from celery_ops.operations.control import WorkerControl
 from celery_ops.operations.jobs import JobRunner
 from celery_ops.operations.schedules import ScheduleOperations
+from celery_ops.recording.flow import FlowState, FlowUnavailable, RedisFlowState, StoreFlowState
 from celery_ops.recording.handoff import ReceivedHandoff
 from celery_ops.recording.ingest import Ingester, run_under_lease
 from celery_ops.recording.queues import BrokerQueueStream
@@ -37,6 +38,7 @@ _extensions: weakref.WeakKeyDictionary[Any, CeleryOps] = weakref.WeakKeyDictiona
 _lock = threading.Lock()
 logger = logging.getLogger("celery_ops")
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: Longest wait for the record of a task just sent (a slow store must not hang the page).
 SETTLE_TIMEOUT = 2.0
 #: A bulk operation that ends within this many seconds answers at once (else: a job id).
@@ -69,6 +71,7 @@ class CeleryOps:
         self._reaper_started = False
         self._monitoring_started = False
         self._ingester_stop: threading.Event | None = None
+        self._flow_state: FlowState | None = None
         self._lock = threading.RLock()
         #: The worker node name, in a worker's processes.
         self.hostname: str | None = None
@@ -108,17 +111,44 @@ class CeleryOps:
     def relay_stream(self) -> RedisStream | BrokerQueueStream:
         """The relay stream on the app's broker: a Redis stream on Redis, a durable queue on
         RabbitMQ; ConfigurationError for a broker that can carry neither."""
-        url = self.app.conf.broker_url
-        if isinstance(url, list | tuple):
-            url = url[0] if url else None
-        if isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://")):
+        url = self._broker_url()
+        if url.startswith(_REDIS_SCHEMES):
             return RedisStream(url, self.config.relay_stream)
-        if isinstance(url, str) and url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        if url.startswith(("amqp://", "amqps://", "pyamqp://")):
             return BrokerQueueStream(url, self.config.relay_stream)
         raise ConfigurationError(
             f"ops_write_mode='relay' needs a Redis or RabbitMQ broker (the stream lives "
-            f"there); the broker is {redact_url(str(url))}: use ops_write_mode='direct'"
+            f"there); the broker is {redact_url(url) or 'not set'}: use ops_write_mode='direct'"
         )
+
+    @property
+    def flow_state(self) -> FlowState:
+        """Where unique claims and limit admissions are decided (celery_ops.recording.flow):
+        the store, or in relay mode on a Redis broker the broker."""
+        if self._flow_state is None:
+            with self._lock:
+                if self._flow_state is None:
+                    self._flow_state = self._new_flow_state()
+        return self._flow_state
+
+    def _new_flow_state(self) -> FlowState:
+        if not self.relaying:
+            return StoreFlowState(self.store)
+        url = self._broker_url()
+        if url.startswith(_REDIS_SCHEMES):
+            try:
+                return RedisFlowState(url, self.config.relay_stream)
+            except FlowUnavailable as exc:
+                logger.error("celery-ops: %s", exc)
+        # Unique claims still work (from the store); limits cannot without a connection
+        # in every pool process.
+        return StoreFlowState(self.store, enforces_limits=False)
+
+    def _broker_url(self) -> str:
+        url = self.app.conf.broker_url
+        if isinstance(url, list | tuple):
+            url = url[0] if url else None
+        return str(url or "")
 
     def _relay_sink(self) -> RelaySink | None:
         if not self.relaying:
@@ -143,7 +173,25 @@ class CeleryOps:
         claim_after_ms = int(self.config.relay_claim_after * 1000)
         ingester = Ingester(self.store, self.relay_stream(), consumer, claim_after_ms)
         ingester.on_batches_ended = self._settle_batches
+        flow = self.flow_state
+        if isinstance(flow, RedisFlowState):
+            ingester.on_written = flow.settle
+            ingester.on_tick = self._copy_limits_to(flow)
         return ingester
+
+    def _copy_limits_to(self, flow: RedisFlowState) -> Callable[[], None]:
+        """What an ingester does every few seconds for limits in relay mode: seed them from
+        the settings (first time), then copy them to Redis for the pool processes."""
+        seeded = False
+
+        def copy_limits() -> None:
+            nonlocal seeded
+            if not seeded:
+                self.operations(Actor.system("ingester")).limits.sync_config()
+                seeded = True
+            flow.copy_limits(self.store.limits.all())
+
+        return copy_limits
 
     def _settle_batches(self, batch_ids: list[str]) -> object:
         """Send the callbacks the batches of members just written call for (each once)."""

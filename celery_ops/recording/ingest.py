@@ -31,6 +31,8 @@ READ_COUNT = 200
 BLOCK_MS = 1000
 #: How often an ingester looks for entries another one read and never acknowledged.
 CLAIM_EVERY_S = 10.0
+#: Seconds between two runs of an ingester's ``on_tick`` chore.
+TICK_S = 2.0
 #: Batch ids are kept this long: a delivery of the same batch later than that is not expected.
 KEEP_BATCH_IDS = timedelta(days=2)
 
@@ -68,6 +70,11 @@ class Ingester:
         self.store = store
         #: Settles the batches whose members' ends it wrote (set by the extension).
         self.on_batches_ended: Callable[[list[str]], object] | None = None
+        #: Runs for each batch written (flow control's state on Redis, in relay mode).
+        self.on_written: Callable[[RecordBatch], object] | None = None
+        #: Runs every :data:`TICK_S` while it ingests (copying the limits to Redis).
+        self.on_tick: Callable[[], object] | None = None
+        self._next_tick = 0.0
         self.stream = stream
         self.consumer = consumer
         self.claim_after_ms = claim_after_ms
@@ -85,6 +92,9 @@ class Ingester:
             self._next_claim = now + CLAIM_EVERY_S
             claim = self.claim_after_ms
         self._forget_old_batch_ids()  # once an hour, busy or not
+        if self.on_tick is not None and now >= self._next_tick:
+            self._next_tick = now + TICK_S
+            self._tick(self.on_tick)
         entries = self.stream.read(self.consumer, self.count, block_ms, claim)
         if not entries:
             return 0
@@ -122,7 +132,16 @@ class Ingester:
         self.stats.batches_written += written
         self.stats.batches_repeated += len(batches) - written
         for _, batch in batches:
+            # A batch written before (delivered again) is settled again: both are idempotent.
+            if self.on_written is not None:
+                self.on_written(batch)
             settle_batches(self.on_batches_ended, batch)
+
+    def _tick(self, chore: Callable[[], object]) -> None:
+        try:
+            chore()
+        except Exception as exc:  # a chore must not stop the ingesting
+            logger.warning("celery-ops: ingester chore %s failed: %s", chore.__name__, exc)
 
     def _set_aside(self, payload: bytes, reason: str) -> None:
         self.stream.set_aside(payload, reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from celery_ops.operations import Actor, Operations
+from celery_ops.recording.flow import FlowState
 from celery_ops.recording.handoff import ReceivedHandoff
 from celery_ops.recording.recorder import ExecutionRecorder
 from celery_ops.settings import OpsConfig
@@ -29,6 +30,9 @@ class RecordingHost(Protocol):
 
     @property
     def relaying(self) -> bool: ...
+
+    @property
+    def flow_state(self) -> FlowState: ...
 
     @property
     def received_handoff(self) -> ReceivedHandoff: ...

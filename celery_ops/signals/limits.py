@@ -1,13 +1,14 @@
 """Cluster-wide limits on the worker's side: a task over its limit is not run, not lost and
 not counted as a retry; it is sent again to wait, and its timeline says why.
 
-Where it happens: the pool process's ``task_prerun`` handler asks the store to admit a
-limited task (one short transaction, only for task types with a limit). Refused, the task's
+Where it happens: the pool process's ``task_prerun`` handler asks the flow state (the store,
+or in relay mode the Redis broker: :mod:`celery_ops.recording.flow`) to admit a limited task
+(one short transaction or one script, only for task types with a limit). Refused, the task's
 message is sent again with a countdown (same task id, same retry count) and the run is ended
 before its body by ``Ignore``, raised by the thin wrapper celery-ops puts around each task's
 ``run`` when the worker starts (a thread-local flag read, for every task). Admitted, its
-concurrency slot is given back by the recorder's write of its end, or expires after
-``ops_limit_slot_ttl``.
+concurrency slot is given back by the write of its end (the recorder's, or the ingester's in
+relay mode), or expires after ``ops_limit_slot_ttl``.
 
 The limits themselves are re-read every :data:`REFRESH_SECONDS` by a thread of each process,
 so a live edit takes effect within a few seconds and no task waits for that read.
@@ -32,6 +33,7 @@ from celery_ops.core.clock import from_timestamp
 from celery_ops.core.errors import InvalidInput
 from celery_ops.core.limits import TaskLimit
 from celery_ops.core.unique import named_arguments
+from celery_ops.recording.flow import FlowUnavailable
 from celery_ops.signals.publishing import HELD_BACK_HEADER
 from celery_ops.store import StoreError
 from celery_ops.store.limits import RATE, SLOT, Admission, Gate
@@ -74,15 +76,16 @@ class Limiter:
 
     @property
     def enabled(self) -> bool:
-        """Limits are enforced in direct mode. In relay mode they would give every pool
-        process a store connection (to read them and to admit), which relay mode exists to
-        avoid: there, they are not enforced (yet), and a warning says so once."""
-        if self.ops.relaying:
+        """Limits are enforced in direct mode, and in relay mode on a Redis broker. In relay
+        mode on RabbitMQ they would give every pool process a store connection (to read them
+        and to admit), which relay mode exists to avoid: there they are not enforced, and a
+        warning says so once."""
+        if not self.ops.flow_state.enforces_limits:
             if not self._warned:
                 self._warned = True
                 logger.warning(
-                    "celery-ops: cluster-wide limits are not enforced in relay mode "
-                    "(ops_write_mode='relay'); see docs/flow-control.md"
+                    "celery-ops: cluster-wide limits are not enforced in relay mode on this "
+                    "broker (they need Redis); see docs/flow-control.md"
                 )
             return False
         return True
@@ -104,8 +107,8 @@ class Limiter:
                 key = _key(task, limit.concurrency_key, args, kwargs)
                 ttl = self.ops.config.limit_slot_ttl
                 gates.append(Gate(task.name, key, SLOT, limit.concurrency, ttl))
-            return self.ops.store.limits.admit(task_id, gates, from_timestamp(now))
-        except (StoreError, InvalidInput) as exc:
+            return self.ops.flow_state.admit(task_id, gates, from_timestamp(now))
+        except (StoreError, FlowUnavailable, InvalidInput) as exc:
             logger.warning(
                 "celery-ops: could not check the limits of %s (%s); ran it", task.name, exc
             )
@@ -144,8 +147,8 @@ class Limiter:
 
     def _read(self) -> None:
         try:
-            found = self.ops.store.limits.all()
-        except StoreError as exc:
+            found = self.ops.flow_state.limits()
+        except (StoreError, FlowUnavailable) as exc:
             logger.warning("celery-ops: could not read the limits (%s); kept the last ones", exc)
             return
         self._limits = {limit.task_name: limit for limit in found}

@@ -1,10 +1,11 @@
 """Unique tasks on the producer's side: at publish, a claim of the task's key in the store
-decides whether the message is sent.
+decides whether the message is sent (the store's claim, or in relay mode on a Redis broker the
+broker's: :mod:`celery_ops.recording.flow`).
 
 celery-ops wraps the app's ``send_task``, through which ``.delay()``, ``.apply_async()``,
 canvases, retries, beat and the dashboard all send. A task that is not unique (no
 ``ops_unique_for``, no unique headers) goes straight through: the claim is the only
-synchronous store call celery-ops makes on a producer, and only unique tasks pay it.
+synchronous call celery-ops makes on a producer, and only unique tasks pay it.
 
 A call whose key is held by another waiting or running execution sends nothing and returns
 that execution's ``AsyncResult``; its timeline says a duplicate was refused. When the store
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from celery_ops.core.clock import from_timestamp
 from celery_ops.core.unique import UNTIL_HEADER, unique_key
 from celery_ops.recording.events import ExecutionEvent
+from celery_ops.recording.flow import FlowUnavailable
 from celery_ops.store import StoreError
 from celery_ops.store.unique import Claim
 
@@ -69,10 +71,8 @@ def _send_unique(ops: RecordingHost, send: Any, task: Any, call: dict[str, Any])
     now = time.time()
     claim = Claim(name, key.hash, key.text, task_id, key.until)
     try:
-        holder = ops.store.unique.claim(
-            claim, from_timestamp(now), from_timestamp(now + key.seconds)
-        )
-    except StoreError as exc:
+        holder = ops.flow_state.claim(claim, from_timestamp(now), from_timestamp(now + key.seconds))
+    except (StoreError, FlowUnavailable) as exc:
         logger.warning(
             "celery-ops: could not claim the unique key of %s (%s); sent without it", name, exc
         )
@@ -95,7 +95,7 @@ def _send_unique(ops: RecordingHost, send: Any, task: Any, call: dict[str, Any])
     except BaseException:
         # Not sent: the key must not stay held by a message that does not exist.
         try:
-            ops.store.unique.forget(name, key.hash, task_id)
-        except StoreError:
+            ops.flow_state.forget(name, key.hash, task_id)
+        except (StoreError, FlowUnavailable):
             logger.warning("celery-ops: could not free the unique key of %s", name)
         raise

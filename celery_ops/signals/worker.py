@@ -54,16 +54,18 @@ class WorkerSignalHandlers:
             self.ops.recorder.ensure_schema()
         except Exception as exc:
             logger.warning("celery-ops: store not ready at worker start (%s); will retry", exc)
+        if not self.limiter.enabled:
+            return
         # Before the pool builds its tracers (and forks): they call the wrapped run.
         for task in list(self.ops.app.tasks.values()):
             if not task.name.startswith("celery."):
                 hold_back_when_asked(task, self.limiter)
-        if self.limiter.enabled:
+        if not self.ops.relaying:  # in relay mode the ingesters seed them
             try:
                 self.ops.operations(Actor.system("worker")).limits.sync_config()
             except Exception as exc:
                 logger.warning("celery-ops: could not seed the limits (%s)", exc)
-            self.limiter.prime()
+        self.limiter.prime()
 
     def worker_process_init(self, **_: Any) -> None:
         # A pool process: its limits are re-read from now on, not from its first task.
