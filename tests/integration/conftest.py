@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.services import REDIS_BROKER, require
 from helpers.workers import CELERY, BeatProcess, CeleryProcess, WorkerProcess, free_port
 
 from celery_ops import get_ops
@@ -302,3 +303,18 @@ def external_app(
     yield build
     for app in created:
         app.close()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def three_workers(
+    request: pytest.FixtureRequest,
+    external_app: Callable[..., ExternalApp],
+    new_database: Callable[[str], str],
+) -> ExternalApp:
+    """The external app run by three workers of four prefork processes on Redis, its store
+    on PostgreSQL, then on SQLite (how flow control is accepted)."""
+    require("redis")
+    external = external_app(REDIS_BROKER, new_database(request.param))
+    for n in range(3):
+        external.start_worker(f"worker-{n}", pool="prefork", concurrency=4)
+    return external

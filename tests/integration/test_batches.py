@@ -19,17 +19,6 @@ from celery_ops.core.filters import ExecutionFilter
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def cluster(
-    request: pytest.FixtureRequest, external_app: Callable[..., ExternalApp], new_database
-) -> ExternalApp:
-    require("redis")
-    external = external_app(REDIS_BROKER, new_database(request.param))
-    for n in range(3):
-        external.start_worker(f"batch-{n}", pool="prefork", concurrency=4)
-    return external
-
-
 def callbacks_sent(external: ExternalApp, name: str) -> Counter[str]:
     """How many times each callback of batch ``name`` ran (callback tasks in the store)."""
     external.ops.recorder.flush(timeout=10)
@@ -62,41 +51,43 @@ def finished(external: ExternalApp, batch: celery_ops.Batch) -> None:
     wait_for(done, 90, "the batch to finish")
 
 
-def test_three_failing_for_good_send_on_failure_and_on_finish_once(cluster: ExternalApp) -> None:
-    member = cluster.module.batch_member
+def test_three_failing_for_good_send_on_failure_and_on_finish_once(
+    three_workers: ExternalApp,
+) -> None:
+    member = three_workers.module.batch_member
     members = [member.s(n, fails=3 if n in (7, 19, 41) else 0) for n in range(50)]
-    batch = send(cluster, "mixed", members, allow_failures=True)
-    finished(cluster, batch)
-    wait_for(lambda: callbacks_sent(cluster, "mixed")["finish"] == 1, 30, "on_finish to run")
-    sent = callbacks_sent(cluster, "mixed")
+    batch = send(three_workers, "mixed", members, allow_failures=True)
+    finished(three_workers, batch)
+    wait_for(lambda: callbacks_sent(three_workers, "mixed")["finish"] == 1, 30, "on_finish to run")
+    sent = callbacks_sent(three_workers, "mixed")
     assert sent == Counter({"failure": 1, "finish": 1})
     progress = batch.progress()
     assert (progress.total, progress.failed, progress.succeeded) == (50, 3, 47)
 
 
 def test_all_succeeding_after_retries_send_on_success_and_on_finish_once(
-    cluster: ExternalApp,
+    three_workers: ExternalApp,
 ) -> None:
-    member = cluster.module.batch_member
+    member = three_workers.module.batch_member
     members = [member.s(n, fails=1 if n % 5 == 0 else 0) for n in range(50)]
-    batch = send(cluster, "clean", members)
-    finished(cluster, batch)
-    wait_for(lambda: callbacks_sent(cluster, "clean")["finish"] == 1, 30, "on_finish to run")
-    assert callbacks_sent(cluster, "clean") == Counter({"success": 1, "finish": 1})
-    rows = cluster.ops.store.executions(ExecutionFilter(batch_id=batch.id), 100)
+    batch = send(three_workers, "clean", members)
+    finished(three_workers, batch)
+    wait_for(lambda: callbacks_sent(three_workers, "clean")["finish"] == 1, 30, "on_finish to run")
+    assert callbacks_sent(three_workers, "clean") == Counter({"success": 1, "finish": 1})
+    rows = three_workers.ops.store.executions(ExecutionFilter(batch_id=batch.id), 100)
     assert len(rows) == 50 and {row.status for row in rows} == {"SUCCESS"}
     assert max(row.attempts for row in rows) == 2  # some succeeded on a retry
 
 
-def test_members_added_by_a_member_keep_the_batch_open(cluster: ExternalApp) -> None:
-    member = cluster.module.batch_member
-    batch = send(cluster, "growing", [member.s(1, adds=3), member.s(2)])
-    finished(cluster, batch)
+def test_members_added_by_a_member_keep_the_batch_open(three_workers: ExternalApp) -> None:
+    member = three_workers.module.batch_member
+    batch = send(three_workers, "growing", [member.s(1, adds=3), member.s(2)])
+    finished(three_workers, batch)
     assert batch.progress().total == 5
-    rows = cluster.ops.store.executions(ExecutionFilter(batch_id=batch.id), 100)
+    rows = three_workers.ops.store.executions(ExecutionFilter(batch_id=batch.id), 100)
     assert len(rows) == 5 and {row.status for row in rows} == {"SUCCESS"}
-    wait_for(lambda: callbacks_sent(cluster, "growing")["finish"] == 1, 30, "on_finish")
-    assert callbacks_sent(cluster, "growing") == Counter({"success": 1, "finish": 1})
+    wait_for(lambda: callbacks_sent(three_workers, "growing")["finish"] == 1, 30, "on_finish")
+    assert callbacks_sent(three_workers, "growing") == Counter({"success": 1, "finish": 1})
 
 
 def test_the_api_shows_it_and_cancel_revokes_what_waits(

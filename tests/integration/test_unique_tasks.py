@@ -19,17 +19,6 @@ from celery_ops.core.filters import ExecutionFilter
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def cluster(
-    request: pytest.FixtureRequest, external_app: Callable[..., ExternalApp], new_database
-) -> ExternalApp:
-    require("redis")
-    external = external_app(REDIS_BROKER, new_database(request.param))
-    for n in range(3):
-        external.start_worker(f"unique-{n}", pool="prefork", concurrency=4)
-    return external
-
-
 def status(external: ExternalApp, task_id: str) -> str | None:
     found = external.ops.store.execution(task_id)
     return found.status if found else None
@@ -61,17 +50,17 @@ def at_once(count: int, call: Callable[[], str]) -> list[str]:
     return results
 
 
-def test_twenty_producers_at_once_start_exactly_one_execution(cluster: ExternalApp) -> None:
-    report = cluster.module.rebuild_report
+def test_twenty_producers_at_once_start_exactly_one_execution(three_workers: ExternalApp) -> None:
+    report = three_workers.module.rebuild_report
     ids = at_once(20, lambda: report.delay(42, 1.0).id)
     assert len(ids) == 20 and len(set(ids)) == 1
     [the_one] = set(ids)
     other_key = report.delay(43, 0.1).id  # another report is another key
     assert other_key != the_one
-    wait_for(lambda: status(cluster, the_one) == "SUCCESS", 30, "the one execution to end")
-    wait_for(lambda: status(cluster, other_key) == "SUCCESS", 30, "the other key's execution")
-    assert sorted(executions_of(cluster, report.name)) == sorted({the_one, other_key})
-    timeline = [e.event for e in cluster.ops.store.timeline(the_one)]
+    wait_for(lambda: status(three_workers, the_one) == "SUCCESS", 30, "the one execution to end")
+    wait_for(lambda: status(three_workers, other_key) == "SUCCESS", 30, "the other key's execution")
+    assert sorted(executions_of(three_workers, report.name)) == sorted({the_one, other_key})
+    timeline = [e.event for e in three_workers.ops.store.timeline(the_one)]
     assert timeline.count("duplicate-refused") == 19
 
     # Ended: the key is free, and the next call enqueues again.
@@ -81,11 +70,13 @@ def test_twenty_producers_at_once_start_exactly_one_execution(cluster: ExternalA
     wait_for(next_call_enqueues, 10, "the key to be freed by the end of its execution")
 
 
-def test_a_key_held_until_started_is_free_once_its_execution_runs(cluster: ExternalApp) -> None:
-    task = cluster.module.unique_until_started
+def test_a_key_held_until_started_is_free_once_its_execution_runs(
+    three_workers: ExternalApp,
+) -> None:
+    task = three_workers.module.unique_until_started
     first = task.delay("k", 2.0).id
     assert task.delay("k", 2.0).id == first  # waiting: a duplicate
-    wait_for(lambda: status(cluster, first) == "STARTED", 30, "the first to start")
+    wait_for(lambda: status(three_workers, first) == "STARTED", 30, "the first to start")
     second = None
 
     def enqueues() -> bool:
@@ -94,7 +85,7 @@ def test_a_key_held_until_started_is_free_once_its_execution_runs(cluster: Exter
         return second != first
 
     wait_for(enqueues, 10, "the key to be freed by the start")
-    assert status(cluster, first) == "STARTED"
+    assert status(three_workers, first) == "STARTED"
 
 
 def test_a_worker_killed_mid_task_frees_the_key_within_its_period(
@@ -121,17 +112,17 @@ def test_a_worker_killed_mid_task_frees_the_key_within_its_period(
     assert time.monotonic() - killed_at <= 4 + 1.0
 
 
-def test_a_key_given_per_call_in_the_headers(cluster: ExternalApp) -> None:
-    add = cluster.module.add
+def test_a_key_given_per_call_in_the_headers(three_workers: ExternalApp) -> None:
+    add = three_workers.module.add
     unique = {"ops_unique_key": "nightly-sum", "ops_unique_for": 30}
     first = add.apply_async((1, 2), headers=unique, countdown=2).id
     assert add.apply_async((5, 6), headers=unique).id == first
     assert add.apply_async((1, 2)).id != first  # without the headers: not unique
-    wait_for(lambda: status(cluster, first) == "SUCCESS", 30, "the unique one to run")
+    wait_for(lambda: status(three_workers, first) == "SUCCESS", 30, "the unique one to run")
 
 
-def test_options_that_cannot_work_are_refused_at_the_call(cluster: ExternalApp) -> None:
-    add = cluster.module.add
+def test_options_that_cannot_work_are_refused_at_the_call(three_workers: ExternalApp) -> None:
+    add = three_workers.module.add
     with pytest.raises(InvalidInput, match="above 0"):
         add.apply_async((1, 2), headers={"ops_unique_for": -5})
     with pytest.raises(InvalidInput, match="needs ops_unique_for"):
