@@ -86,17 +86,15 @@ return #KEYS
 """
 
 # An admission: every gate checked, then every permit added, in one script (Redis runs it
-# alone). Times are the server's, so that workers whose clocks differ share one window.
-# A rate gate is a sorted set of starts scored by time; a slot gate a sorted set of task ids
-# scored by expiry, and the last key lists the slot gates a task holds (to free them by id).
+# alone). Times are the caller's, as in the store, so that a rate holds on the start times the
+# workers record. A rate gate is a sorted set of starts scored by time; a slot gate a sorted
+# set of task ids scored by expiry, and the last key lists the slot gates a task holds (to
+# free them by id). ARGV: task id, now (ms), then kind, count, period (ms) per gate.
 _ADMIT = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local task_id = ARGV[1]
+local task_id, now = ARGV[1], tonumber(ARGV[2])
 local gates = #KEYS - 1
 for i = 1, gates do
-  local kind, count, ms = ARGV[i * 3 - 1], tonumber(ARGV[i * 3]), tonumber(ARGV[i * 3 + 1])
+  local kind, count, ms = ARGV[i * 3], tonumber(ARGV[i * 3 + 1]), tonumber(ARGV[i * 3 + 2])
   if kind == 'rate' then
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - ms)
     local held = redis.call('ZCARD', KEYS[i])
@@ -111,7 +109,7 @@ for i = 1, gates do
   end
 end
 for i = 1, gates do
-  local kind, ms = ARGV[i * 3 - 1], tonumber(ARGV[i * 3 + 1])
+  local kind, ms = ARGV[i * 3], tonumber(ARGV[i * 3 + 2])
   if kind == 'rate' then
     redis.call('ZADD', KEYS[i], now, task_id .. ' ' .. now)
   else
@@ -206,7 +204,7 @@ class RedisFlowState:
         ordered = sorted(gates, key=lambda g: (g.task_name, g.key_hash, g.kind))
         keys = [self._key("limit", g.kind, g.task_name, g.key_hash) for g in ordered]
         keys.append(self._slots_of(task_id))
-        arguments: list[Any] = [task_id]
+        arguments: list[Any] = [task_id, int(now.timestamp() * 1000)]
         for gate in ordered:
             arguments += [gate.kind, gate.count, max(1, int(gate.seconds * 1000))]
         answer = self._run(self._admit, keys, arguments)
