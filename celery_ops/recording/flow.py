@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from celery_ops.core.limits import TaskLimit, parse_concurrency, parse_key, parse_rate
@@ -86,21 +86,29 @@ return #KEYS
 """
 
 # An admission: every gate checked, then every permit added, in one script (Redis runs it
-# alone). Times are the caller's, as in the store, so that a rate holds on the start times the
-# workers record. A rate gate is a sorted set of starts scored by time; a slot gate a sorted
-# set of task ids scored by expiry, and the last key lists the slot gates a task holds (to
-# free them by id). ARGV: task id, now (ms), then kind, count, period (ms) per gate.
+# alone). Times are the caller's, as in the store, raised to the newest start a rate gate
+# counted (a caller that took the time before a slow call): starts are counted in the order
+# they are let through, and the worker records the time returned as the task's start. A rate
+# gate is a sorted set of starts scored by time; a slot gate a sorted set of task ids scored
+# by expiry, and the last key lists the slot gates a task holds (to free them by id).
+# ARGV: task id, now (µs), then kind, count, period (µs) per gate.
 _ADMIT = """
 local task_id, now = ARGV[1], tonumber(ARGV[2])
 local gates = #KEYS - 1
 for i = 1, gates do
-  local kind, count, ms = ARGV[i * 3], tonumber(ARGV[i * 3 + 1]), tonumber(ARGV[i * 3 + 2])
+  if ARGV[i * 3] == 'rate' then
+    local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+    if newest[2] and tonumber(newest[2]) > now then now = tonumber(newest[2]) end
+  end
+end
+for i = 1, gates do
+  local kind, count, us = ARGV[i * 3], tonumber(ARGV[i * 3 + 1]), tonumber(ARGV[i * 3 + 2])
   if kind == 'rate' then
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - ms)
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - us)
     local held = redis.call('ZCARD', KEYS[i])
     if held >= count then
       local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-      return {0, tonumber(oldest[2]) + ms - now, i, held}
+      return {0, tonumber(oldest[2]) + us - now, i, held}
     end
   else
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
@@ -109,17 +117,17 @@ for i = 1, gates do
   end
 end
 for i = 1, gates do
-  local kind, ms = ARGV[i * 3], tonumber(ARGV[i * 3 + 2])
+  local kind, us = ARGV[i * 3], tonumber(ARGV[i * 3 + 2])
   if kind == 'rate' then
-    redis.call('ZADD', KEYS[i], now, task_id .. ' ' .. now)
+    redis.call('ZADD', KEYS[i], now, task_id .. ' ' .. string.format('%.0f', now))
   else
-    redis.call('ZADD', KEYS[i], now + ms, task_id)
+    redis.call('ZADD', KEYS[i], now + us, task_id)
     redis.call('SADD', KEYS[gates + 1], KEYS[i])
-    redis.call('PEXPIRE', KEYS[gates + 1], ms)
+    redis.call('PEXPIRE', KEYS[gates + 1], math.ceil(us / 1000))
   end
-  redis.call('PEXPIRE', KEYS[i], ms)
+  redis.call('PEXPIRE', KEYS[i], math.ceil(us / 1000))
 end
-return {1}
+return {1, now}
 """
 
 _FREE_SLOTS = """
@@ -204,16 +212,17 @@ class RedisFlowState:
         ordered = sorted(gates, key=lambda g: (g.task_name, g.key_hash, g.kind))
         keys = [self._key("limit", g.kind, g.task_name, g.key_hash) for g in ordered]
         keys.append(self._slots_of(task_id))
-        arguments: list[Any] = [task_id, int(now.timestamp() * 1000)]
+        arguments: list[Any] = [task_id, int(now.timestamp() * 1_000_000)]
         for gate in ordered:
-            arguments += [gate.kind, gate.count, max(1, int(gate.seconds * 1000))]
+            arguments += [gate.kind, gate.count, max(1, int(gate.seconds * 1_000_000))]
         answer = self._run(self._admit, keys, arguments)
         if int(answer[0]) == 1:
-            return Admission(True)
-        wait_ms, gate, held = int(answer[1]), ordered[int(answer[2]) - 1], int(answer[3])
+            at = datetime.fromtimestamp(int(answer[1]) / 1_000_000, timezone.utc)
+            return Admission(True, at=at)
+        wait_us, gate, held = int(answer[1]), ordered[int(answer[2]) - 1], int(answer[3])
         if gate.kind == RATE:
             reason = f"rate limit {gate.count} per {gate.seconds:g}s reached"
-            return Admission(False, max(wait_ms / 1000, 0.001), reason)
+            return Admission(False, max(wait_us / 1_000_000, 0.001), reason)
         reason = f"concurrency limit {gate.count} reached ({held} running)"
         return Admission(False, SLOT_RETRY_SECONDS, reason)
 

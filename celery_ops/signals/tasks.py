@@ -172,6 +172,9 @@ class TaskSignalHandlers:
             if not admission.admitted:
                 self._hold_back(task, task_id, admission, now)
                 return
+            if admission.at is not None:
+                # Its start is the time the limit counted (later than now when it waited).
+                now = admission.at.timestamp()
             if limit.concurrency is not None:
                 self._slots.add(task_id)
             headers = getattr(request, "headers", None)

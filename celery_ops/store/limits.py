@@ -13,7 +13,7 @@ import json
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
@@ -49,6 +49,10 @@ class Admission:
     #: Seconds until the limit may let it through (refused only).
     wait: float = 0.0
     reason: str | None = None
+    #: The start time the permits were recorded at (admitted only): the time asked for, or
+    #: the newest start already counted when that is later (its caller took the time before
+    #: waiting for the gate), so that starts are counted in the order they were let through.
+    at: datetime | None = None
 
 
 class LimitStore:
@@ -126,6 +130,7 @@ class LimitStore:
             made = _GATES_MADE.setdefault(self.engine, set())
             for gate in ordered:
                 _lock(connection, gate, gate in made)
+            now = max([now, *(_newest_start(connection, g) for g in ordered if g.kind == RATE)])
             for gate in ordered:
                 refused = _check(connection, gate, now)
                 if refused is not None:
@@ -144,7 +149,7 @@ class LimitStore:
                     },
                 )
         made.update(ordered)  # committed: from now on they exist for everyone
-        return Admission(True)
+        return Admission(True, at=now)
 
     def release(self, task_id: str) -> None:
         """Give back the slots ``task_id`` holds (it ended)."""
@@ -196,6 +201,22 @@ def _lock(connection: Connection, gate: Gate, made: bool) -> None:
             )
             .with_for_update()
         )
+
+
+def _newest_start(connection: Connection, gate: Gate) -> datetime:
+    """The latest start counted by a rate gate (the epoch when none)."""
+    permits = limit_permits.c
+    newest = connection.execute(
+        select(func.max(permits.at)).where(
+            permits.task_name == gate.task_name,
+            permits.key_hash == gate.key_hash,
+            permits.kind == gate.kind,
+        )
+    ).scalar()
+    return as_utc(newest) if newest is not None else _EPOCH
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _check(connection: Connection, gate: Gate, now: datetime) -> Admission | None:

@@ -105,6 +105,15 @@ class TestAdmissions:
         time.sleep(refused.wait + 0.01)
         assert flow.admit("t10", [gate], now()).admitted
 
+    def test_a_start_asked_for_late_is_counted_at_the_newest_start(
+        self, flow: RedisFlowState
+    ) -> None:
+        gate = Gate("proj.mail", "", RATE, 5, 1.0)
+        first = flow.admit("t1", [gate], now())
+        assert first.admitted and first.at is not None
+        stale = flow.admit("stale", [gate], first.at - timedelta(seconds=0.5))
+        assert stale.admitted and stale.at == first.at
+
     def test_a_slot_is_held_until_the_ingester_writes_the_runs_end(
         self, flow: RedisFlowState
     ) -> None:

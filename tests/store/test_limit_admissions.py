@@ -69,3 +69,15 @@ def test_racing_workers_take_the_last_place_once(store: Store) -> None:
             thread.join(30)
         assert len(admitted) == 2
         store.write(RecordBatch(freed_slots=admitted))
+
+
+def test_a_start_asked_for_late_is_counted_at_the_newest_start(store: Store) -> None:
+    # A worker that took the time before a slow connection asks after a later start was let
+    # through: it is let through at that later time (its recorded start), never before it.
+    gate = Gate("proj.mail", "", RATE, 5, 1.0)
+    for n in range(1, 6):
+        assert store.limits.admit(f"t{n}", [gate], at(n * 0.2)).admitted
+    later = store.limits.admit("later", [gate], at(2.0))
+    assert later.admitted and later.at == at(2.0)
+    stale = store.limits.admit("stale", [gate], at(0.9))
+    assert stale.admitted and stale.at == at(2.0)
