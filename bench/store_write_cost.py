@@ -144,7 +144,7 @@ def task_events(n: int, task_id: str, at: float) -> dict[str, list[ExecutionEven
             event("published", 0, states.PENDING,
                   {**sent, "published_at": at, "priority": None, "retried_from": None},
                   arguments=Arguments(args, kwargs, repr(args), repr(kwargs)),
-                  details={"queue": queue}),
+                  on_timeline=False),  # the row holds it (store.queries.get_timeline)
         ],
         "received": [
             event("received", 0.05, states.RECEIVED,

@@ -16,10 +16,8 @@ also reads the headers as they were sent, after every ``before_task_publish`` ha
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from celery_ops.core import lifecycle as states
@@ -158,19 +156,15 @@ def published_event(
         1,
         values=values,
         arguments=Arguments(args, kwargs, headers.get("argsrepr"), headers.get("kwargsrepr")),
-        details={"queue": queue, "eta": eta} if eta else _queue_details(queue),
+        # Not stored on the timeline: the row holds all it says (its published_at, queue and
+        # eta), and the timeline is read with it (``celery_ops.store.queries.get_timeline``).
+        on_timeline=False,
     )
 
 
 #: What the producer reads of the headers it sent: what a worker reads too, and the
 #: operator's retry that sent it.
 _SENT_COLUMNS = (*MESSAGE_COLUMNS, ("retried_from", RETRIED_FROM_HEADER))
-
-
-@functools.lru_cache(maxsize=256)
-def _queue_details(queue: str | None) -> Mapping[str, Any]:
-    """The timeline details of a message sent to ``queue``: one read-only copy per queue."""
-    return MappingProxyType({"queue": queue})
 
 
 def _queue_name(options: dict[str, Any]) -> str | None:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from celery_ops.core.filters import LIST_ORDERS, SORTED_WINDOW, ExecutionFilter
-from celery_ops.core.lifecycle import FAILURE, STARTED
+from celery_ops.core.lifecycle import FAILURE, PENDING, STARTED
 from celery_ops.core.records import (
     Discard,
     Execution,
@@ -96,7 +96,45 @@ def get_timeline(connection: Connection, task_id: str) -> list[TimelineEntry]:
         .where(execution_events.c.task_id == task_id)
         .order_by(execution_events.c.at, execution_events.c.id)
     )
-    return [TimelineEntry(**row._mapping) for row in rows]
+    entries = [TimelineEntry(**row._mapping) for row in rows]
+    if not any(entry.event == PUBLISHED for entry in entries):
+        published = _published_entry(connection, task_id)
+        if published is not None:
+            entries.insert(_first_after(entries, published.at), published)
+    return entries
+
+
+#: The timeline's first step: the message on the broker.
+PUBLISHED = "published"
+
+
+def _published_entry(connection: Connection, task_id: str) -> TimelineEntry | None:
+    """The ``published`` step, from the execution's own row.
+
+    A producer does not store it on the timeline: everything it says (when, to which queue,
+    for when) is in the row already, and a producer writing one row per message instead of
+    two publishes faster. Timelines written before that, or by an older producer, hold it.
+    """
+    row = connection.execute(
+        select(executions.c.published_at, executions.c.queue, executions.c.eta).where(
+            executions.c.task_id == task_id
+        )
+    ).first()
+    if row is None or row.published_at is None:
+        return None
+    details: dict[str, Any] = {"attempt": 1, "status": PENDING, "queue": row.queue}
+    if row.eta is not None:
+        details["eta"] = row.eta.isoformat()
+    return TimelineEntry(0, task_id, PUBLISHED, row.published_at, None, json.dumps(details))
+
+
+def _first_after(entries: list[TimelineEntry], at: datetime) -> int:
+    """Where an entry at ``at`` goes among ``entries`` (in time order): before any at the
+    same time, as the step that comes first."""
+    for index, entry in enumerate(entries):
+        if entry.at >= at:
+            return index
+    return len(entries)
 
 
 def get_worker(connection: Connection, hostname: str) -> WorkerRecord | None:

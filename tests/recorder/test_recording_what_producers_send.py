@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from celery import Celery, signals
 from helpers.services import REDIS_BROKER, require
 from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
+from sqlalchemy import text
 
 import celery_ops
 
@@ -115,5 +118,31 @@ def test_configuration_made_after_init_app_applies_to_what_is_sent(tmp_path: Pat
     with app.connection_for_write() as connection:
         assert connection.default_channel.client.llen(queue) == 1
         connection.default_channel.client.delete(queue)
+    ops.recorder.close()
+    app.close()
+
+
+@pytest.mark.slow
+def test_the_timeline_opens_with_the_publish_that_the_row_holds(tmp_path: Path) -> None:
+    # A producer writes one row per message, not a row and a timeline entry: the entry is
+    # read from the row (when, to which queue, for when), and shows as it always did.
+    require("redis")
+    app, ops = producer(tmp_path, REDIS_BROKER)
+    eta = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    app.send_task("proj.later", task_id="planned", eta=eta)
+    app.send_task("proj.now", task_id="at-once")
+    assert ops.recorder.flush(10)
+    queue = app.conf.task_default_queue
+    for task_id, details in (
+        ("planned", {"attempt": 1, "status": "PENDING", "queue": queue, "eta": eta.isoformat()}),
+        ("at-once", {"attempt": 1, "status": "PENDING", "queue": queue}),
+    ):
+        row = ops.store.execution(task_id)
+        [entry] = ops.store.timeline(task_id)
+        assert row is not None and (entry.event, entry.at) == ("published", row.published_at)
+        assert json.loads(entry.details or "") == details
+    with ops.store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT count(*) FROM celery_ops_events")).scalar()
+    assert stored == 0
     ops.recorder.close()
     app.close()

@@ -81,6 +81,29 @@ class TestOneRowPerTaskId:
         ]
         assert json.loads(timeline[1].details) == {"attempt": 1, "status": "RECEIVED"}
 
+    def test_a_publish_an_older_producer_kept_on_the_timeline_shows_once(
+        self, store: Store
+    ) -> None:
+        # Producers now leave the entry to the row; one of an older version still stores it.
+        write(store, event("old", "published", "PENDING", at=100.0, published_at=100.0))
+        sent = event("new", "published", "PENDING", at=100.0, published_at=100.0)
+        sent.on_timeline = False
+        write(store, sent)
+        for task_id in ("old", "new"):
+            started = event(task_id, "started", "STARTED", at=100.0)
+            write(store, started)
+            timeline = store.timeline(task_id)
+            assert [(e.event, e.at.timestamp()) for e in timeline] == [
+                ("published", 100.0),
+                ("started", 100.0),
+            ]
+
+    def test_a_task_whose_publish_was_never_recorded_has_no_published_entry(
+        self, store: Store
+    ) -> None:
+        write(store, event("orphan", "started", "STARTED", at=100.0))
+        assert [e.event for e in store.timeline("orphan")] == ["started"]
+
 
 class TestWholeBatches:
     """A flusher writes hundreds of tasks at once, in rows of different shapes."""
