@@ -321,10 +321,11 @@ class CeleryOps:
         audit = AuditTrail(store.audit, self.clock)
         app = self.app
 
-        def publish(request: SendRequest, task_id: str) -> None:
-            app.send_task(
+        def publish(request: SendRequest, task_id: str) -> str:
+            result = app.send_task(
                 request.task, request.args, request.kwargs, task_id=task_id, **request.options
             )
+            return str(result.id)
 
         def settle() -> None:
             # Write what this process just sent, so that the operator who sent it can open

@@ -172,8 +172,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
                 self._reported.pop(plan.schedule_id, None)
         return [plan.next_run_at for plan in plans if plan.next_run_at is not None]
 
-    def _publish(self, request: SendRequest, task_id: str) -> None:
-        self.app.send_task(
+    def _publish(self, request: SendRequest, task_id: str) -> str:
+        result = self.app.send_task(
             request.task,
             request.args,
             request.kwargs,
@@ -181,6 +181,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]
             producer=self.producer,
             **request.options,
         )
+        return str(result.id)
 
     def _publishing(self) -> AbstractContextManager[Any]:
         """One broker round trip for a whole round where the transport can (kombu 5.6+

@@ -207,14 +207,16 @@ class ScheduleOperations(OperationGroup):
 
     def run_now(self, name: str) -> str:
         """Send the schedule's task once now, outside its timing, through beat's own claim,
-        send and mark path; the task id."""
+        send and mark path; the task id (for a unique task whose key another execution
+        holds, that execution's: nothing is sent)."""
         with self._operation("schedule-run", {"name": name}, OPERATOR) as audited:
             row = self._row(name)
             self._check_tasks({row.task})
-            task_id = self._services.sender.run_now(self._store, row)
-            audited.targets["created"] = task_id
+            sent = self._services.sender.run_now(self._store, row)
+            # A unique task whose key is held sends nothing: the one holding it stands for it.
+            audited.targets["duplicate_of" if sent.duplicate else "created"] = sent.task_id
             self._services.settle()
-            return task_id
+            return sent.task_id
 
     def sync_config(self, entries: Mapping[str, Any], source: str = "config") -> SyncReport:
         """Make the rows from ``beat_schedule`` match it: add, redefine, remove.

@@ -25,8 +25,18 @@ from celery_ops.store.schedules import Advance, Claim, NewRun, ScheduleStore
 
 logger = logging.getLogger("celery_ops.beat")
 
-#: Publishes one message: ``publish(request, task_id)``.
-Publish = Callable[[SendRequest, str], None]
+#: Publishes one message: ``publish(request, task_id)``; the id of the execution that stands
+#: for it: ``task_id``, or for a unique task whose key is held, the holder's (nothing sent).
+Publish = Callable[[SendRequest, str], str]
+
+
+@dataclass(frozen=True)
+class ManualRun:
+    """What an operator's "run now" sent: the id of the execution standing for it, and
+    whether that is another one's (a unique task whose key it holds: nothing was sent)."""
+
+    task_id: str
+    duplicate: bool = False
 
 
 @dataclass
@@ -38,6 +48,8 @@ class SendReport:
     failed: dict[int, str] = field(default_factory=dict)
     #: claims left for another beat: this one stalled past half the claim timeout
     left: int = 0
+    #: run id -> the execution holding the unique key its task was refused for (sent: none)
+    duplicates: dict[int, str] = field(default_factory=dict)
 
 
 class ScheduleSender:
@@ -74,8 +86,8 @@ class ScheduleSender:
         requests = {claim.id: _request(by_schedule[claim.schedule_id]) for claim in claims}
         return self._send(store, claims, requests, now)
 
-    def run_now(self, store: ScheduleStore, row: ScheduleRow) -> str:
-        """Send ``row``'s task once now, outside its timing; the task id.
+    def run_now(self, store: ScheduleStore, row: ScheduleRow) -> ManualRun:
+        """Send ``row``'s task once now, outside its timing.
 
         Claimed like any fire (the history shows it, as a ``manual`` run), while the schedule
         itself (timing, run count, last run) stays as it was. A message the broker refuses
@@ -91,7 +103,9 @@ class ScheduleSender:
             error = next(iter(report.failed.values()))
             store.mark_failed({claim.id: error for claim in claims}, {})
             raise ScheduleError(f"schedule {row.name!r}: {error}")
-        return run.task_id
+        if report.duplicates:
+            return ManualRun(next(iter(report.duplicates.values())), duplicate=True)
+        return ManualRun(run.task_id)
 
     def resend_abandoned(self, store: ScheduleStore, limit: int) -> int:
         """Send claims whose sender died between claim and send; how many were sent."""
@@ -139,9 +153,11 @@ class ScheduleSender:
                             report.left,
                         )
                         break
-                    error = self._publish(claim, requests[claim.id])
+                    error, standing_for = self._publish(claim, requests[claim.id])
                     if error is None:
                         report.sent.append(claim.id)
+                        if standing_for != claim.task_id:
+                            report.duplicates[claim.id] = standing_for
                     else:
                         # The claim stays unsent: a later pass sends it once the broker is back.
                         report.failed[claim.schedule_id] = error
@@ -151,22 +167,42 @@ class ScheduleSender:
             logger.error("celery-ops: could not publish %d due task(s): %s", len(claims), exc)
             report.failed.update({claim.schedule_id: str(exc) for claim in claims})
             report.sent = []
+            report.duplicates = {}
         store.mark_sent(report.sent, self.clock.now())
+        if report.duplicates:
+            # The due time is served by the execution already waiting or running: its run
+            # and its schedule point at that one, not at an id nothing was sent under.
+            store.mark_duplicates(
+                {
+                    claim.id: (claim.task_id, report.duplicates[claim.id])
+                    for claim in claims
+                    if claim.id in report.duplicates
+                }
+            )
         if report.failed:
             store.mark_failed({}, report.failed)
         return report
 
-    def _publish(self, claim: Claim, request: SendRequest) -> str | None:
-        """Send one claimed due time; the reason when the broker refused it."""
+    def _publish(self, claim: Claim, request: SendRequest) -> tuple[str | None, str]:
+        """Send one claimed due time: the reason when the broker refused it (else None), and
+        the id of the execution that stands for it."""
         try:
-            self.publish(request, claim.task_id)
+            standing_for = self.publish(request, claim.task_id)
         except Exception as exc:
             error = f"could not send {request.task}: {exc}"
             logger.error("celery-ops: %s", error)
-            return error
+            return error, claim.task_id
         name = (request.options.get("headers") or {}).get(SCHEDULE_HEADER)
-        logger.info("Scheduler: Sending due task %s (%s)", name, request.task)
-        return None
+        if standing_for != claim.task_id:
+            logger.info(
+                "Scheduler: %s (%s) not sent: its unique key is held by %s",
+                name,
+                request.task,
+                standing_for,
+            )
+        else:
+            logger.info("Scheduler: Sending due task %s (%s)", name, request.task)
+        return None, standing_for
 
 
 def _request(plan: FirePlan) -> SendRequest:

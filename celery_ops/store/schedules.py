@@ -308,6 +308,25 @@ class ScheduleStore:
             for chunk in _chunks(ids):
                 connection.execute(_MARK_SENT, {"b_ids": list(chunk), "b_sent_at": sent_at})
 
+    def mark_duplicates(self, duplicates: dict[int, tuple[str, str]]) -> None:
+        """Runs whose unique task was refused, ``{run id: (refused id, holder id)}``: each run,
+        and its schedule's last task, now name the execution holding the key."""
+        with self._begin() as connection:
+            for run_id, (refused, holder) in duplicates.items():
+                connection.execute(
+                    update(schedule_runs)
+                    .where(schedule_runs.c.id == run_id)
+                    .values(
+                        task_id=holder,
+                        error=f"not sent: a duplicate of {holder}, which holds its unique key",
+                    )
+                )
+                connection.execute(
+                    update(schedules)
+                    .where(schedules.c.last_task_id == refused)
+                    .values(last_task_id=holder)
+                )
+
     def mark_failed(self, failures: dict[int, str], schedule_errors: dict[int, str]) -> None:
         """Record why runs could not be sent, on the runs and on their schedules."""
         with self._begin() as connection:

@@ -95,6 +95,24 @@ class TestASingleBeat:
         assert len(beat_app.messages()) == 1
         assert not beat_app.ops.schedules.get("once").enabled
 
+    def test_a_unique_task_still_waiting_is_not_sent_again_and_its_runs_say_for_whom(
+        self, beat_app: BeatApp
+    ) -> None:
+        # Due every 0.5 s, not consumed: each later due time finds the first still waiting.
+        @beat_app.app.task(name="beatapp.rebuild", ops_unique_for=600)
+        def rebuild() -> None: ...
+
+        beat_app.ops.schedules.add("rebuild", "beatapp.rebuild", every=0.5)
+        run_for(beat_app.scheduler(), 1.8)
+        (message,) = beat_app.messages()
+        holder = message["headers"]["id"]
+        assert beat_app.ops.schedules.get("rebuild").last_task_id == holder
+        fired = beat_app.sql("SELECT task_id, error FROM celery_ops_schedule_runs ORDER BY id")
+        assert len(fired) >= 3 and {run.task_id for run in fired} == {holder}
+        assert fired[0].error is None
+        for run in fired[1:]:
+            assert run.error == f"not sent: a duplicate of {holder}, which holds its unique key"
+
 
 class TestABadRowNeverStopsBeat:
     def test_an_invalid_cron_written_by_sql_is_reported_once_and_the_rest_fire(

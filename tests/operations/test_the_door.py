@@ -189,6 +189,31 @@ class TestEveryChangeWritesExactlyOneAuditRow:
         assert door_app.audit()[-1].outcome == "failed"
 
 
+class TestRunningAScheduleNow:
+    def test_a_unique_task_whose_key_is_held_sends_nothing_and_names_the_holder(
+        self, door_app: DoorApp
+    ) -> None:
+        @door_app.app.task(name="door.rebuild", ops_unique_for=600)
+        def rebuild() -> None: ...
+
+        door = door_app.door()
+        door.schedules.add("rebuild", "door.rebuild", every=3600)
+        first = door.schedules.run_now("rebuild")
+        assert door.schedules.run_now("rebuild") == first
+        assert door_app.queued() == 1
+        runs = door.schedules.recent_runs("rebuild")
+        assert [run.task_id for run in runs] == [first, first]
+        assert sorted(str(run.error) for run in runs) == [
+            "None",
+            f"not sent: a duplicate of {first}, which holds its unique key",
+        ]
+        sent = [entry.targets for entry in door_app.audit() if entry.action == "schedule-run"]
+        assert [[targets.get("created"), targets.get("duplicate_of")] for targets in sent] == [
+            [first, None],
+            [None, first],
+        ]
+
+
 class TestBadInputIsRefusedAtTheDoor:
     @pytest.mark.parametrize(
         ("request_", "message"),
