@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from celery_ops.core.limits import TaskLimit, parse_concurrency, parse_key, parse_rate
+from celery_ops.recording.redis_client import open_redis
 from celery_ops.store import RecordBatch, Store
 from celery_ops.store.errors import one_line
 from celery_ops.store.limits import RATE, SLOT_RETRY_SECONDS, Admission, Gate
@@ -147,16 +148,9 @@ class RedisFlowState:
 
     def __init__(self, url: str, prefix: str) -> None:
         try:
-            import redis
+            self.client, self._errors = open_redis(url, SOCKET_TIMEOUT_S, SOCKET_TIMEOUT_S)
         except ImportError as exc:  # pragma: no cover - the redis extra is missing
-            raise FlowUnavailable(
-                "relay mode on a Redis broker needs redis-py: pip install 'celery-ops[redis]'"
-            ) from exc
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        # redis-py's pool is fork-safe: a pool process opens its own connection.
-        self.client: Any = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S
-        )
+            raise FlowUnavailable(str(exc)) from exc
         self.prefix = prefix
         self._claim = self.client.register_script(_CLAIM)
         self._release = self.client.register_script(_RELEASE)

@@ -10,8 +10,8 @@ exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from celery_ops.recording.redis_client import open_redis
 from celery_ops.recording.relay import StreamUnavailable
 from celery_ops.store.errors import one_line
 
@@ -36,15 +36,9 @@ class RedisStream:
 
     def __init__(self, url: str, key: str = STREAM_KEY, group: str = GROUP) -> None:
         try:
-            import redis
+            self.client, self._redis_errors = open_redis(url, SOCKET_TIMEOUT_S, CONNECT_TIMEOUT_S)
         except ImportError as exc:  # pragma: no cover - the redis extra is missing
-            raise StreamUnavailable(
-                "relay mode on a Redis broker needs redis-py: pip install 'celery-ops[redis]'"
-            ) from exc
-        self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        self.client: Any = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S
-        )
+            raise StreamUnavailable(str(exc)) from exc
         self.key = key
         self.group = group
         self._group_ready = False
