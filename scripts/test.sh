@@ -40,4 +40,5 @@ echo "== import-linter (the layers of docs/architecture.md)"
 .venv/bin/lint-imports --no-cache
 echo "== pytest"
 # Run from tests/ so that `import celery_ops` finds the installed package, not the source tree.
-cd tests && ../.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# The slowest tests are listed at the end, to keep the suite's time in view.
+cd tests && ../.venv/bin/python -m pytest -p no:cacheprovider --durations=25 "$@"
