@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from datetime import datetime
 from typing import Any
 
@@ -100,7 +101,8 @@ def get_timeline(connection: Connection, task_id: str) -> list[TimelineEntry]:
     if not any(entry.event == PUBLISHED for entry in entries):
         published = _published_entry(connection, task_id)
         if published is not None:
-            entries.insert(_first_after(entries, published.at), published)
+            # Before any entry at the same time: it is the step that comes first.
+            entries.insert(bisect_left(entries, published.at, key=_at), published)
     return entries
 
 
@@ -128,13 +130,8 @@ def _published_entry(connection: Connection, task_id: str) -> TimelineEntry | No
     return TimelineEntry(0, task_id, PUBLISHED, row.published_at, None, json.dumps(details))
 
 
-def _first_after(entries: list[TimelineEntry], at: datetime) -> int:
-    """Where an entry at ``at`` goes among ``entries`` (in time order): before any at the
-    same time, as the step that comes first."""
-    for index, entry in enumerate(entries):
-        if entry.at >= at:
-            return index
-    return len(entries)
+def _at(entry: TimelineEntry) -> datetime:
+    return entry.at
 
 
 def get_worker(connection: Connection, hostname: str) -> WorkerRecord | None:
