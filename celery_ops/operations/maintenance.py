@@ -22,7 +22,7 @@ from celery_ops.recording.ingest import WORKER_LEASE
 from celery_ops.recording.relay import StreamUnavailable
 from celery_ops.recording.spill import SpillDirectory
 from celery_ops.store import ReapResult
-from celery_ops.store.schema import head_revision
+from celery_ops.store.schema import HEAD_REVISION
 
 #: How long hourly and daily rollups are kept (minute ones: ``ops_metrics_retention``).
 HOURLY_KEPT = 366 * 86_400.0
@@ -212,7 +212,7 @@ class MaintenanceOperations(OperationGroup):
         of celery-ops needs."""
         self._require(VIEWER)
         with store_errors():
-            return self._services.store.current_revision(), head_revision()
+            return self._services.store.current_revision(), HEAD_REVISION
 
     def upgrade_schema(self, revision: str = "head") -> tuple[str | None, str | None]:
         """Create or migrate the celery-ops tables; the revisions before and after."""

@@ -8,7 +8,6 @@ import weakref
 from collections.abc import Callable
 from datetime import datetime
 
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -28,7 +27,7 @@ from celery_ops.store.alerts import AlertStore
 from celery_ops.store.audit import AuditStore, insert_entry
 from celery_ops.store.batches import RecordBatch
 from celery_ops.store.engine import create_store_engine
-from celery_ops.store.errors import SchemaError, translated
+from celery_ops.store.errors import translated
 from celery_ops.store.exports import ExportStore
 from celery_ops.store.jobs import JobStore
 from celery_ops.store.limits import LimitStore
@@ -147,11 +146,8 @@ class Store:
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate to ``revision``; :class:`SchemaError` names a revision that does not exist."""
-        try:
-            with translated():
-                schema.upgrade(self.engine, revision)
-        except CommandError as exc:
-            raise SchemaError(f"cannot migrate to {revision!r}: {exc}") from exc
+        with translated():
+            schema.upgrade(self.engine, revision)
 
     def current_revision(self) -> str | None:
         with translated(), self.engine.connect() as connection:

@@ -1,41 +1,25 @@
-"""Schema versions: create on first start, refuse to run on a schema older than the code."""
+"""Schema versions: create on first start, refuse to run on a schema older than the code.
+
+The check reads the version table with one query; Alembic is loaded only when the schema is
+created or migrated (:mod:`celery_ops.store.migrate`).
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 
 from celery_ops.store.errors import SchemaError
 
 VERSION_TABLE = "celery_ops_alembic_version"
-SCRIPT_LOCATION = "celery_ops.store:migrations"
 
+#: The newest migration shipped in ``migrations/versions``. Revisions are numbered from 0001
+#: without gaps; tests hold both to what Alembic reads from the scripts.
+HEAD_REVISION = "0019"
 
-#: Made by migrations 0004 and 0005 for one backend each, so absent from the models.
-SEARCH_INDEXES = frozenset(
-    {
-        "ix_celery_ops_search_text_trgm",
-        "ix_celery_ops_search_text_words",
-        "ix_celery_ops_search_text_fulltext",
-    }
-)
-
-
-def include_object(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    """What Alembic compares with the models: not the per-backend search indexes."""
-    if type_ == "table" and (name or "").startswith("celery_ops_search_fts"):
-        return False
-    return not (type_ == "index" and name in SEARCH_INDEXES)
+#: Every revision this version of celery-ops knows.
+KNOWN_REVISIONS = frozenset(f"{number:04d}" for number in range(1, int(HEAD_REVISION) + 1))
 
 
 class SchemaState(Enum):
@@ -45,62 +29,42 @@ class SchemaState(Enum):
     AHEAD = "ahead"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", SCRIPT_LOCATION)
-    if connection is not None:
-        config.attributes["connection"] = connection
-    return config
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "celery-ops ships at least one migration"
-    return head
-
-
 def current_revision(connection: Connection) -> str | None:
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+    """The revision the database is at; None before the first migration."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    found = sorted(str(revision) for (revision,) in rows)
+    if len(found) > 1:
+        raise SchemaError(
+            f"the celery-ops version table holds several revisions ({', '.join(found)}): "
+            "run `celery -A proj ops db upgrade`"
+        )
+    return found[0] if found else None
 
 
-def schema_state(connection: Connection) -> SchemaState:
-    current = current_revision(connection)
+def schema_state(current: str | None) -> SchemaState:
     if current is None:
         return SchemaState.EMPTY
-    head = head_revision()
-    if current == head:
+    if current == HEAD_REVISION:
         return SchemaState.CURRENT
-    script = ScriptDirectory.from_config(alembic_config())
-    known = {revision.revision for revision in script.walk_revisions()}
-    return SchemaState.OUTDATED if current in known else SchemaState.AHEAD
+    return SchemaState.OUTDATED if current in KNOWN_REVISIONS else SchemaState.AHEAD
 
 
 def upgrade(engine: Engine, revision: str = "head", quiet: bool = False) -> None:
     """Apply every migration up to ``revision`` in one transaction."""
-    with engine.begin() as connection, _alembic_logs(quiet):
-        command.upgrade(alembic_config(connection), revision)
+    # Imported here, not above: only a process that migrates pays for loading Alembic.
+    from celery_ops.store import migrate
 
-
-@contextmanager
-def _alembic_logs(quiet: bool) -> Iterator[None]:
-    # Alembic reports at INFO; at every worker start that is noise in the user's logs.
-    alembic_logger = logging.getLogger("alembic")
-    level = alembic_logger.level
-    if quiet:
-        alembic_logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        alembic_logger.setLevel(level)
+    migrate.upgrade(engine, revision, quiet)
 
 
 def ensure_schema(engine: Engine, create: bool) -> None:
     """Make sure the schema matches the code, creating it when the database is empty."""
-    with engine.connect() as connection, _alembic_logs(quiet=True):
-        state = schema_state(connection)
+    with engine.connect() as connection:
         current = current_revision(connection)
         has_tables = inspect(connection).has_table("celery_ops_executions")
+    state = schema_state(current)
     if state is SchemaState.CURRENT:
         return
     if state is SchemaState.EMPTY and not has_tables:
@@ -114,7 +78,7 @@ def ensure_schema(engine: Engine, create: bool) -> None:
         except Exception:
             # Another process may have created the schema at the same moment.
             with engine.connect() as connection:
-                if schema_state(connection) is SchemaState.CURRENT:
+                if schema_state(current_revision(connection)) is SchemaState.CURRENT:
                     return
             raise
         return
@@ -125,5 +89,5 @@ def ensure_schema(engine: Engine, create: bool) -> None:
         )
     raise SchemaError(
         f"the celery-ops schema is at revision {current or 'none'} and this version needs "
-        f"{head_revision()}: run `celery -A proj ops db upgrade`"
+        f"{HEAD_REVISION}: run `celery -A proj ops db upgrade`"
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from celery_ops.store import SchemaError, Store
+from celery_ops.store.migrate import include_object, script_revisions
 from celery_ops.store.models import Base
-from celery_ops.store.schema import VERSION_TABLE, head_revision, include_object
+from celery_ops.store.schema import HEAD_REVISION, KNOWN_REVISIONS, VERSION_TABLE
 
 PUBLIC_TABLES = {
     "celery_ops_executions",
@@ -24,7 +28,7 @@ def test_first_start_creates_every_table_on_an_empty_database(database_url: str)
     store.ensure_schema(create=True)
     tables = set(inspect(store.engine).get_table_names())
     assert PUBLIC_TABLES | {VERSION_TABLE} <= tables
-    assert store.current_revision() == head_revision()
+    assert store.current_revision() == HEAD_REVISION
     store.dispose()
 
 
@@ -65,4 +69,29 @@ def test_a_schema_newer_than_the_code_asks_for_a_newer_package(store: Store) -> 
 
 def test_upgrading_twice_is_harmless(store: Store) -> None:
     store.upgrade()
-    assert store.current_revision() == head_revision()
+    assert store.current_revision() == HEAD_REVISION
+
+
+def test_the_shipped_head_is_the_head_alembic_reads_from_the_scripts() -> None:
+    revisions = script_revisions()
+    assert revisions[0] == HEAD_REVISION
+    assert set(revisions) == KNOWN_REVISIONS
+
+
+def test_a_process_that_finds_the_schema_current_never_loads_alembic(
+    database_url: str, store: Store
+) -> None:
+    # Producers and workers check the schema at start; Alembic (with Mako) would stay in
+    # each of them for nothing.
+    check = (
+        "import sys\n"
+        "from celery_ops.store import Store\n"
+        f"Store({database_url!r}).ensure_schema(create=True)\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] in "
+        "('alembic', 'mako'))\n"
+        "assert not loaded, loaded\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr

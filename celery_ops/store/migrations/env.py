@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from celery_ops.store.migrate import include_object
 from celery_ops.store.models import Base
-from celery_ops.store.schema import VERSION_TABLE, include_object
+from celery_ops.store.schema import VERSION_TABLE
 
 
 def run_migrations() -> None:
