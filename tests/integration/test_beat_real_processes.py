@@ -20,8 +20,9 @@ from celery_ops.core.clock import utcnow
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow
 
-# How long two beats run side by side in the soak test (the issue asks for minutes).
-SOAK_SECONDS = float(os.environ.get("BEAT_SOAK_SECONDS", "120"))
+# How long two beats run side by side: 30 s in the suite; the soak of minutes is
+# `BEAT_SOAK_SECONDS=600 bash scripts/test.sh -k two_beats` (docs/scheduling.md).
+SOAK_SECONDS = float(os.environ.get("BEAT_SOAK_SECONDS", "30"))
 
 
 def due_times(app: ExternalApp, name: str) -> list[datetime]:
