@@ -393,3 +393,21 @@ class TestNamesWithSlashesAndSpacesAreReachable:
         post_form(client, "/users/old/name/update", {"role": "operator"}, "/users/")
         user = accounts.user("old/name")
         assert user is not None and user.role == "operator"
+
+
+class TestAScheduleShowsWhatEachRunDid:
+    def test_a_run_refused_as_a_duplicate_names_the_execution_holding_the_key(
+        self, web: Dashboard
+    ) -> None:
+        @web.external.app.task(name="door.rebuild", ops_unique_for=600)
+        def rebuild() -> None: ...
+
+        door = web.external.door()
+        door.schedules.add("rebuild", "door.rebuild", every=3600)
+        holder = door.schedules.run_now("rebuild")
+        assert door.schedules.run_now("rebuild") == holder
+        page = web.signed_in("viewer").get("/schedules/view/rebuild").text
+        runs = page.split('id="runs"', 1)[1].split("</table>", 1)[0]
+        assert runs.count(f"<code>{holder}</code>") == 2  # each run links the holder
+        assert f"not sent: a duplicate of {holder}, which holds its unique key" in runs
+        assert runs.count('ops-status">PENDING') == 2  # both show the holder's status
