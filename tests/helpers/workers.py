@@ -26,6 +26,7 @@ class CeleryProcess:
 
     def __init__(self, command: list[str], cwd: Path, env: dict[str, str], name: str) -> None:
         self.name = name
+        self._terminated = False
         self.log_path = cwd / f"{name.replace('@', '_')}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -55,10 +56,17 @@ class CeleryProcess:
         self.kill()
         raise AssertionError(f"{self.name} did not start:\n{self.log()[-4000:]}")
 
+    def terminate(self) -> None:
+        """Ask for a warm shutdown (SIGTERM to the group, once) without waiting for it."""
+        if self.process.poll() is None and not self._terminated:
+            self._terminated = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 30.0) -> None:
         """Warm shutdown, as an operator would; SIGKILL if it hangs."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -218,10 +218,20 @@ class ExternalApp:
         self.ops = get_ops(self.app)
 
     def start_worker(self, name: str, **options: Any) -> WorkerProcess:
+        return self._launch_worker(name, **options).wait_ready()
+
+    def start_workers(self, names: list[str], **options: Any) -> list[WorkerProcess]:
+        """Start workers side by side (a second each, not one after the other). The schema
+        is made first, so that they do not all race to create it."""
+        self.ops.store.ensure_schema()
+        launched = [self._launch_worker(name, **options) for name in names]
+        return [worker.wait_ready() for worker in launched]
+
+    def _launch_worker(self, name: str, **options: Any) -> WorkerProcess:
         hostname = f"{name}@{uuid.uuid4().hex[:6]}"
         worker = WorkerProcess("extapp", self.directory, self.env, hostname, **options)
         self.workers.append(worker)
-        return worker.wait_ready()
+        return worker
 
     def start_beat(self, name: str = "beat") -> BeatProcess:
         beat = BeatProcess("extapp", self.directory, self.env, f"{name}-{uuid.uuid4().hex[:6]}")
@@ -267,12 +277,12 @@ class ExternalApp:
         )
 
     def close(self) -> None:
-        for dashboard in self.dashboards:
-            dashboard.stop()
-        for beat in self.beats:
-            beat.stop()
-        for worker in self.workers:
-            worker.stop()
+        processes = [*self.dashboards, *self.beats, *self.workers]
+        # All asked at once, then waited for: their warm shutdowns overlap.
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.stop()
         self.ops.recorder.close(timeout=5)
         self.app.close()
         self.ops.store.dispose()
@@ -315,6 +325,5 @@ def three_workers(
     on PostgreSQL, then on SQLite (how flow control is accepted)."""
     require("redis")
     external = external_app(REDIS_BROKER, new_database(request.param))
-    for n in range(3):
-        external.start_worker(f"worker-{n}", pool="prefork", concurrency=4)
+    external.start_workers([f"worker-{n}" for n in range(3)], pool="prefork", concurrency=4)
     return external

@@ -26,8 +26,7 @@ def start(
 ) -> ExternalApp:
     require("redis")
     external = external_app(REDIS_BROKER, new_database(backend), **env)
-    for n in range(3):
-        external.start_worker(f"limited-{n}", pool="prefork", concurrency=4)
+    external.start_workers([f"limited-{n}" for n in range(3)], pool="prefork", concurrency=4)
     return external
 
 
