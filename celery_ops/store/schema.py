@@ -1,7 +1,7 @@
 """Schema versions: create on first start, refuse to run on a schema older than the code.
 
-The check reads the version table with one query; Alembic is loaded only when the schema is
-created or migrated (:mod:`celery_ops.store.migrate`).
+The check reads the version table with plain queries; Alembic is loaded only when the schema
+is created or migrated (:mod:`celery_ops.store.migrate`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ def current_revision(connection: Connection) -> str | None:
     found = sorted(str(revision) for (revision,) in rows)
     if len(found) > 1:
         raise SchemaError(
-            f"the celery-ops version table holds several revisions ({', '.join(found)}): "
-            "run `celery -A proj ops db upgrade`"
+            f"{VERSION_TABLE} holds several revisions ({', '.join(found)}) where "
+            "`celery -A proj ops db upgrade` writes one: keep only the row of the revision "
+            "the tables are at"
         )
     return found[0] if found else None
 

@@ -67,6 +67,13 @@ def test_a_schema_newer_than_the_code_asks_for_a_newer_package(store: Store) -> 
         store.ensure_schema(create=True)
 
 
+def test_a_version_table_with_two_rows_is_refused_with_what_to_do(store: Store) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES ('0001')"))
+    with pytest.raises(SchemaError, match=r"several revisions \(0001, \d{4}\).*keep only"):
+        store.ensure_schema(create=True)
+
+
 def test_upgrading_twice_is_harmless(store: Store) -> None:
     store.upgrade()
     assert store.current_revision() == HEAD_REVISION
