@@ -64,7 +64,8 @@ def ensure_schema(engine: Engine, create: bool) -> None:
     """Make sure the schema matches the code, creating it when the database is empty."""
     with engine.connect() as connection:
         current = current_revision(connection)
-        has_tables = inspect(connection).has_table("celery_ops_executions")
+        # Asked only without a revision (the current schema, every start, costs no more).
+        has_tables = current is None and inspect(connection).has_table("celery_ops_executions")
     state = schema_state(current)
     if state is SchemaState.CURRENT:
         return
