@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from celery_ops.store import SchemaError, Store
 from celery_ops.store.migrate import include_object, script_revisions
-from celery_ops.store.models import Base
+from celery_ops.store.models import metadata
 from celery_ops.store.schema import HEAD_REVISION, KNOWN_REVISIONS, VERSION_TABLE
 
 PUBLIC_TABLES = {
@@ -42,7 +42,7 @@ def test_the_migrations_build_exactly_the_models(store: Store) -> None:
                 "include_object": include_object,
             },
         )
-        differences = compare_metadata(context, Base.metadata)
+        differences = compare_metadata(context, metadata)
     assert differences == []
 
 

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from celery_ops.store.migrate import include_object
-from celery_ops.store.models import Base
+from celery_ops.store.models import metadata
 from celery_ops.store.schema import VERSION_TABLE
 
 
@@ -24,7 +24,7 @@ def run_migrations() -> None:
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         version_table=VERSION_TABLE,
         render_as_batch=True,
         compare_type=True,
