@@ -10,16 +10,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery_ops import signals
 from celery_ops.core.clock import SYSTEM_CLOCK, Clock
-from celery_ops.operations import Actor, Operations, Services
-from celery_ops.operations.audit import AuditTrail
-from celery_ops.operations.broker import CeleryBroker
-from celery_ops.operations.control import WorkerControl
-from celery_ops.operations.jobs import JobRunner
-from celery_ops.operations.schedules import ScheduleOperations
+from celery_ops.operations.actors import Actor
 from celery_ops.recording.flow import FlowState, FlowUnavailable, RedisFlowState, StoreFlowState
 from celery_ops.recording.handoff import ReceivedHandoff
 from celery_ops.recording.ingest import Ingester, run_under_lease
@@ -33,6 +28,11 @@ from celery_ops.scheduling.sending import ScheduleSender
 from celery_ops.settings import ConfigurationError, OpsConfig
 from celery_ops.signals.tasks import received_event
 from celery_ops.store import Store, redact_url
+
+if TYPE_CHECKING:
+    # Loaded on first use (operations, _wire): a producer that only records never needs them.
+    from celery_ops.operations import Operations, Services
+    from celery_ops.operations.schedules import ScheduleOperations
 
 _extensions: weakref.WeakKeyDictionary[Any, CeleryOps] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -252,6 +252,8 @@ class CeleryOps:
 
     def operations(self, actor: Actor) -> Operations:
         """The operations layer, for ``actor``: every action goes through it."""
+        from celery_ops.operations.door import Operations
+
         return Operations(self.services, actor)
 
     @property
@@ -317,6 +319,12 @@ class CeleryOps:
             )
 
     def _wire(self) -> Services:
+        from celery_ops.operations.audit import AuditTrail
+        from celery_ops.operations.broker import CeleryBroker
+        from celery_ops.operations.control import WorkerControl
+        from celery_ops.operations.jobs import JobRunner
+        from celery_ops.operations.services import Services
+
         store = self.store
         audit = AuditTrail(store.audit, self.clock)
         app = self.app

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from celery_ops.operations import Actor, Operations
 from celery_ops.recording.flow import FlowState
 from celery_ops.recording.handoff import ReceivedHandoff
 from celery_ops.recording.recorder import ExecutionRecorder
 from celery_ops.settings import OpsConfig
 from celery_ops.store import Store
+
+if TYPE_CHECKING:
+    from celery_ops.operations import Actor, Operations
 
 
 class RecordingHost(Protocol):
