@@ -44,6 +44,10 @@ class ExecutionEvent:
     frees_slot: bool = False
     #: The batch whose member this final event ends (its callbacks may be due).
     ends_batch: str | None = None
+    #: Set on the start (standing for its receipt) and on the success of a first attempt:
+    #: when one batch holds both, their three timeline entries are not stored, because the
+    #: execution's row says all they say (``celery_ops.store.queries.get_timeline``).
+    read_from_row: bool = False
 
 
 @dataclass(slots=True)

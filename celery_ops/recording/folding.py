@@ -17,6 +17,7 @@ from celery_ops.core.clock import from_timestamp, storage_from_timestamp, to_ins
 from celery_ops.core.lifecycle import (
     ERROR_PROGRESS,
     RECEIVED,
+    SUCCESS,
     ExecutionPatch,
     merge_patches,
     progress,
@@ -34,6 +35,10 @@ def fold_events(
 ) -> RecordBatch:
     batch = RecordBatch()
     patches: dict[str, ExecutionPatch] = {}
+    # Task id -> where its first attempt's start put its two entries (received, started) on
+    # the batch's timeline, until anything else of that task is put there.
+    starts: dict[str, int] = {}
+    timeline: list[dict[str, Any] | None] = []
     for event in events:
         try:
             if isinstance(event, ExecutionEvent):
@@ -51,9 +56,18 @@ def fold_events(
                 if event.ends_batch:
                     batch.batches_ended.append(event.ends_batch)
                 if event.on_timeline:
+                    start = starts.pop(event.task_id, None)
+                    if event.read_from_row and start is not None and event.status == SUCCESS:
+                        # A first attempt that ran and succeeded within this batch: its row
+                        # will hold its receipt, start and end, and the timeline reads them
+                        # there (celery_ops.store.queries.get_timeline): no entry is stored.
+                        timeline[start] = timeline[start + 1] = None
+                        continue
                     if event.received_at is not None:
-                        batch.timeline.append(_received_row(event, max_payload_bytes))
-                    batch.timeline.append(_timeline_row(event, max_payload_bytes))
+                        if event.read_from_row:
+                            starts[event.task_id] = len(timeline)
+                        timeline.append(_received_row(event, max_payload_bytes))
+                    timeline.append(_timeline_row(event, max_payload_bytes))
             elif isinstance(event, DefinitionReport):
                 batch.definitions.append(
                     (event.hostname, from_timestamp(event.at), event.definitions)
@@ -71,6 +85,7 @@ def fold_events(
             # One event that cannot be rendered must not cost the rest of the batch.
             logger.exception("celery-ops: could not record event %r; skipped", event)
     batch.executions = list(patches.values())
+    batch.timeline = [row for row in timeline if row is not None]
     return batch
 
 

@@ -204,19 +204,24 @@ class TaskSignalHandlers:
                 receipt, arguments = received_at, _message_arguments(message)
                 values.update(_message_columns(message))
                 values["task_name"] = values["task_name"] or task.name
+        attempt = _attempt(request)
         self._record(
             ExecutionEvent(
                 task_id,
                 "started",
                 now,
                 states.STARTED,
-                _attempt(request),
+                attempt,
                 values=values,
                 arguments=arguments,
                 details={"pid": pid},
                 worker=request.hostname,
                 received_at=receipt,
                 releases_key=getattr(request, UNTIL_HEADER, None) == STARTED,
+                # A replacement (Task.replace) runs under an id whose row holds the first run.
+                read_from_row=receipt is not None
+                and attempt == 1
+                and not getattr(request, "replaced_task_nesting", 0),
             )
         )
 
@@ -354,6 +359,7 @@ class TaskSignalHandlers:
                     worker=request.hostname,
                     releases_key=_holds_key(request),
                     ends_batch=getattr(request, BATCH_HEADER, None),
+                    read_from_row=_attempt(request) == 1,
                 )
             )
             return

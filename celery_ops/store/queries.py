@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from celery_ops.core.filters import LIST_ORDERS, SORTED_WINDOW, ExecutionFilter
-from celery_ops.core.lifecycle import FAILURE, PENDING, STARTED
+from celery_ops.core.lifecycle import FAILURE, PENDING, RECEIVED, STARTED, SUCCESS
 from celery_ops.core.records import (
     Discard,
     Execution,
@@ -98,36 +98,73 @@ def get_timeline(connection: Connection, task_id: str) -> list[TimelineEntry]:
         .order_by(execution_events.c.at, execution_events.c.id)
     )
     entries = [TimelineEntry(**row._mapping) for row in rows]
-    if not any(entry.event == PUBLISHED for entry in entries):
-        published = _published_entry(connection, task_id)
-        if published is not None:
-            # Before any entry at the same time: it is the step that comes first.
-            entries.insert(bisect_left(entries, published.at, key=_at), published)
+    execution = connection.execute(
+        select(*(executions.c[name] for name in _ROW_STEPS_COLUMNS)).where(
+            executions.c.task_id == task_id
+        )
+    ).first()
+    if execution is None:
+        return entries
+    stored = {entry.event for entry in entries}
+    if PUBLISHED not in stored and execution.published_at is not None:
+        # Before any entry at the same time: it is the step that comes first.
+        published = _published_entry(task_id, execution)
+        entries.insert(bisect_left(entries, published.at, key=_at), published)
+    if execution.status == SUCCESS and SUCCEEDED not in stored:
+        for step in _run_entries(task_id, execution, received="received" not in stored):
+            entries.insert(bisect_right(entries, step.at, key=_at), step)
     return entries
 
 
 #: The timeline's first step: the message on the broker.
 PUBLISHED = "published"
+SUCCEEDED = "succeeded"
+
+_ROW_STEPS_COLUMNS = (
+    "published_at",
+    "queue",
+    "eta",
+    "status",
+    "received_at",
+    "started_at",
+    "completed_at",
+    "worker_id",
+    "pid",
+)
 
 
-def _published_entry(connection: Connection, task_id: str) -> TimelineEntry | None:
+def _published_entry(task_id: str, row: Any) -> TimelineEntry:
     """The ``published`` step, from the execution's own row.
 
     A producer does not store it on the timeline: everything it says (when, to which queue,
     for when) is in the row already, and a producer writing one row per message instead of
     two publishes faster. Timelines written before that, or by an older producer, hold it.
     """
-    row = connection.execute(
-        select(executions.c.published_at, executions.c.queue, executions.c.eta).where(
-            executions.c.task_id == task_id
-        )
-    ).first()
-    if row is None or row.published_at is None:
-        return None
     details: dict[str, Any] = {"attempt": 1, "status": PENDING, "queue": row.queue}
     if row.eta is not None:
         details["eta"] = row.eta.isoformat()
     return TimelineEntry(0, task_id, PUBLISHED, row.published_at, None, json.dumps(details))
+
+
+def _run_entries(task_id: str, row: Any, received: bool) -> list[TimelineEntry]:
+    """The receipt, start and success of a first attempt, from the execution's own row.
+
+    A worker that runs a task and sees it succeed at its first attempt before its next
+    write stores none of the three (``celery_ops.recording.folding``): the row holds when
+    each happened, on which worker and in which process, and most tasks are such tasks.
+    """
+
+    def step(event: str, at: datetime | None, **details: Any) -> list[TimelineEntry]:
+        if at is None:
+            return []
+        text = json.dumps({"attempt": 1, **details})
+        return [TimelineEntry(0, task_id, event, at, row.worker_id, text)]
+
+    return [
+        *(step("received", row.received_at, status=RECEIVED) if received else []),
+        *step("started", row.started_at, status=STARTED, pid=row.pid),
+        *step(SUCCEEDED, row.completed_at, status=SUCCESS),
+    ]
 
 
 def _at(entry: TimelineEntry) -> datetime:

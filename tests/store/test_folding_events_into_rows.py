@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from sqlalchemy import func, select
 
 from celery_ops.core.clock import utcnow
 from celery_ops.core.lifecycle import FINAL_ATTEMPT
@@ -14,6 +15,7 @@ from celery_ops.recording.folding import fold_events
 from celery_ops.recording.payload import Arguments
 from celery_ops.recording.progress import progress_values
 from celery_ops.store import RecordBatch, Store
+from celery_ops.store.models import execution_events
 
 
 def write(store: Store, *events: ExecutionEvent) -> None:
@@ -103,6 +105,87 @@ class TestOneRowPerTaskId:
     ) -> None:
         write(store, event("orphan", "started", "STARTED", at=100.0))
         assert [e.event for e in store.timeline("orphan")] == ["started"]
+
+
+def a_first_attempt(task_id: str, at: float, read_from_row: bool = True) -> list[ExecutionEvent]:
+    """What a worker's pool process records of a task it receives, runs and sees succeed."""
+    started = event(
+        task_id, "started", "STARTED", at=at + 0.5, received_at=at + 0.25, started_at=at + 0.5
+    )
+    started.values.update(worker_id="w@h", pid=42, attempts=1)
+    started.received_at, started.worker, started.details = at + 0.25, "w@h", {"pid": 42}
+    succeeded = event(task_id, "succeeded", "SUCCESS", at=at + 1.0, completed_at=at + 1.0)
+    succeeded.worker = "w@h"
+    started.read_from_row = succeeded.read_from_row = read_from_row
+    return [started, succeeded]
+
+
+def timeline_rows(store: Store, task_id: str) -> int:
+    with store.engine.connect() as connection:
+        query = select(func.count()).where(execution_events.c.task_id == task_id)
+        return int(connection.execute(query).scalar_one())
+
+
+def steps(store: Store, task_id: str) -> list[tuple[str, float, str | None, object]]:
+    return [
+        (e.event, e.at.timestamp(), e.worker, json.loads(e.details or "null"))
+        for e in store.timeline(task_id)
+    ]
+
+
+class TestAFirstAttemptThatSucceedsBeforeTheNextWrite:
+    """Most tasks: their row says when they were received, started and finished, so their
+    timeline is read from it, and the three entries are not stored."""
+
+    def test_stores_no_entry_and_shows_the_same_timeline(self, store: Store) -> None:
+        for task_id, read_from_row in (("stored", False), ("in-row", True)):
+            sent = event(task_id, "published", "PENDING", at=100.0, published_at=100.0)
+            sent.on_timeline = False  # as producers record it
+            write(store, sent)
+            write(store, *a_first_attempt(task_id, 100.0, read_from_row))
+        assert timeline_rows(store, "stored") == 3
+        assert timeline_rows(store, "in-row") == 0
+        assert steps(store, "in-row") == steps(store, "stored")
+        assert steps(store, "in-row") == [
+            ("published", 100.0, None, {"attempt": 1, "status": "PENDING", "queue": None}),
+            ("received", 100.25, "w@h", {"attempt": 1, "status": "RECEIVED"}),
+            ("started", 100.5, "w@h", {"attempt": 1, "status": "STARTED", "pid": 42}),
+            ("succeeded", 101.0, "w@h", {"attempt": 1, "status": "SUCCESS"}),
+        ]
+
+    def test_a_start_written_before_the_success_keeps_every_entry(self, store: Store) -> None:
+        started, succeeded = a_first_attempt("t1", 100.0)
+        write(store, started)
+        write(store, succeeded)
+        assert timeline_rows(store, "t1") == 3
+        assert [step[0] for step in steps(store, "t1")] == ["received", "started", "succeeded"]
+
+    def test_progress_reports_in_between_do_not_matter(self, store: Store) -> None:
+        started, succeeded = a_first_attempt("t1", 100.0)
+        write(store, started, reported("t1", 1, 2, 100.7), succeeded)
+        assert timeline_rows(store, "t1") == 0
+        assert [step[0] for step in steps(store, "t1")] == ["received", "started", "succeeded"]
+
+    def test_a_step_of_its_own_in_between_keeps_every_entry(self, store: Store) -> None:
+        started, succeeded = a_first_attempt("t1", 100.0)
+        noted = event("t1", "throttled", None, at=100.6)
+        write(store, started, noted, succeeded)
+        assert [step[0] for step in steps(store, "t1")] == [
+            "received",
+            "started",
+            "throttled",
+            "succeeded",
+        ]
+
+    def test_a_later_step_is_shown_after_the_run(self, store: Store) -> None:
+        write(store, *a_first_attempt("t1", 100.0))
+        write(store, event("t1", "revoked", None, at=102.0))
+        assert [step[0] for step in steps(store, "t1")] == [
+            "received",
+            "started",
+            "succeeded",
+            "revoked",
+        ]
 
 
 class TestWholeBatches:
