@@ -8,6 +8,9 @@ import pytest
 from helpers.services import RABBITMQ_BROKER, REDIS_BROKER, require
 from helpers.waiting import wait_for
 from integration.conftest import ExternalApp
+from sqlalchemy import func, select
+
+from celery_ops.store.models import execution_events
 
 #: Real worker processes, brokers or servers: not in the fast loop.
 pytestmark = pytest.mark.slow
@@ -34,6 +37,18 @@ def events_of(app: ExternalApp, task_id: str) -> list[str]:
     return [event.event for event in app.ops.store.timeline(task_id)]
 
 
+def stored_entries(app: ExternalApp, task_ids: list[str]) -> dict[str, int]:
+    """How many timeline rows the events table holds for each of ``task_ids``."""
+    with app.ops.store.engine.connect() as connection:
+        rows = connection.execute(
+            select(execution_events.c.task_id, func.count())
+            .where(execution_events.c.task_id.in_(task_ids))
+            .group_by(execution_events.c.task_id)
+        )
+        counted = {task_id: count for task_id, count in rows}
+    return {task_id: counted.get(task_id, 0) for task_id in task_ids}
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
 def test_every_kind_of_outcome_on_a_prefork_worker(
     backend: str, external_app: Callable[..., ExternalApp], new_database
@@ -53,6 +68,7 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     running = tasks.sleepy.delay(60)
     ignored = tasks.ignores.delay()
     replaced = tasks.doubles_by_replacing_itself.delay(21)
+    quick = [tasks.add.delay(i, i).id for i in range(20)]
 
     row = finished(app, ok.id, "SUCCESS")
     assert row.result == "5" and row.args == "[2, 3]" and row.attempts == 1
@@ -65,6 +81,15 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
     # process that ran it.
     finished(app, waits.id, "SUCCESS")
     wait_for(lambda: events_of(app, waits.id) == expected, 10, "a single received entry")
+    # A first attempt that succeeded before its pool process wrote again stores no entry
+    # (its row says when it was received, started and ended); one whose start was written
+    # first stores all three. Either way its timeline is the same.
+    for task_id in quick:
+        finished(app, task_id, "SUCCESS")
+        assert events_of(app, task_id) == expected
+    stored = stored_entries(app, quick)
+    assert set(stored.values()) <= {0, 3} and 0 in stored.values(), stored
+    assert stored_entries(app, [waits.id]) == {waits.id: 3}  # received by the main process
 
     row = finished(app, fails.id, "FAILURE")
     assert row.attempts == 3
@@ -74,6 +99,7 @@ def test_every_kind_of_outcome_on_a_prefork_worker(
         lambda: (t := events_of(app, fails.id)).count("retried") == 2 and t, 10, "retries"
     )
     assert timeline.count("started") == 3 and timeline[-1] == "failed"
+    assert stored_entries(app, [fails.id])[fails.id] == len(timeline) - 1  # but "published"
     # After a failure, postrun adds the run's figures.
     wait_for(lambda: app.ops.store.execution(fails.id).execution_time_ms is not None, 10, "figures")
 
