@@ -6,7 +6,8 @@
 # Publishes TASKS no-op tasks (default 9000) with bench/bench_app.py, starts
 # `celery worker -P prefork -c 2`, and after 3 s of warm-up reads utime and stime of each
 # thread (/proc/<pid>/task/<tid>/stat) over SECONDS (default 10), then prints µs per task
-# processed in that window (tasks counted from the queue length). Run plain and ops in
+# processed in that window (tasks counted from the queue length), and the CPU of the local
+# PostgreSQL server's processes over the same window. Run plain and ops in
 # alternation: single windows are noisy on a shared machine. Uses Redis db 9 (flushed) and,
 # for ops, the PostgreSQL store postgresql://postgres@127.0.0.1:5432/bench_ops (truncated;
 # bench/recorder_overhead.py creates it).
@@ -37,14 +38,23 @@ threads() {
   done
 }
 queued_before=$(redis-cli -n 9 llen celery_ops_bench)
+# utime + stime of every local PostgreSQL process (the server's CPU for this worker's writes).
+postgres_ticks() {
+  for p in $(pgrep -f postgres); do cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null || true; done |
+    awk '{ s += $1 + $2 } END { print s + 0 }'
+}
 threads >/tmp/thread_cpu.$$.a
+postgres_before=$(postgres_ticks)
 sleep "$window"
 queued_after=$(redis-cli -n 9 llen celery_ops_bench)
 threads >/tmp/thread_cpu.$$.b
+postgres_after=$(postgres_ticks)
 done_tasks=$((queued_before - queued_after))
 ticks=$(getconf CLK_TCK)
 echo "$mode: $((done_tasks / window)) tasks/s (main process: $worker)"
 join /tmp/thread_cpu.$$.a /tmp/thread_cpu.$$.b | awk -v n="$done_tasks" -v hz="$ticks" '{
   u = ($4 - $2) * 1e6 / hz / n; s = ($5 - $3) * 1e6 / hz / n
   if (u + s > 0) printf "  %-26s user %5.0f  sys %4.0f  µs/task\n", $1, u, s }'
+awk -v t="$((postgres_after - postgres_before))" -v n="$done_tasks" -v hz="$ticks" \
+  'BEGIN { printf "  %-26s %5.0f µs/task\n", "PostgreSQL (all processes)", t * 1e6 / hz / n }'
 rm -f /tmp/thread_cpu.$$.a /tmp/thread_cpu.$$.b
