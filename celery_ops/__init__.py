@@ -9,8 +9,9 @@ load Celery's signals, beat and the dashboard with it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from celery_ops.core.lazy import lazy_exports
 from celery_ops.version import __version__
 
 if TYPE_CHECKING:
@@ -45,12 +46,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'celery_ops' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -8,7 +8,9 @@ every state change. Front ends only parse and render.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from celery_ops.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from celery_ops.core.errors import (
@@ -67,12 +69,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'celery_ops.operations' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -275,3 +275,33 @@ class TestImportsStayLight:
         found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert found.returncode == 0, found.stderr
         assert found.stdout.strip() == ""
+
+    def test_the_package_loads_each_exported_name_when_first_asked_for(self) -> None:
+        code = (
+            "import sys, celery_ops\n"
+            "before = 'celery_ops.extension' in sys.modules\n"
+            "init_app = celery_ops.init_app\n"
+            "print(before, 'celery_ops.extension' in sys.modules,"
+            " vars(celery_ops)['init_app'] is init_app)\n"
+            "try:\n"
+            "    celery_ops.init_ap\n"
+            "except AttributeError as exc:\n"
+            "    print(exc)\n"
+        )
+        found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert found.returncode == 0, found.stderr
+        assert found.stdout.splitlines() == [
+            "False True True",
+            "module 'celery_ops' has no attribute 'init_ap'",
+        ]
+
+    def test_an_actor_does_not_load_the_operations_themselves(self) -> None:
+        code = (
+            "import sys\n"
+            "from celery_ops.operations import Actor, OPERATOR\n"
+            "print(Actor('cli:ops', OPERATOR).role,"
+            " [m for m in ('celery_ops.operations.door', 'pydantic') if m in sys.modules])\n"
+        )
+        found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert found.returncode == 0, found.stderr
+        assert found.stdout.strip() == "operator []"
