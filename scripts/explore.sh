@@ -17,6 +17,8 @@ fi
 .venv/bin/python -m pip install --quiet ".[test]"
 
 cd tests
-CELERY_OPS_EXPLORE=1 ../.venv/bin/python -m pytest -p no:cacheprovider \
+# A test tries 40 times the suite's examples: the suite's 300 s limit per test would stop the
+# longest ones by construction; an hour still ends a run that hangs.
+CELERY_OPS_EXPLORE=1 ../.venv/bin/python -m pytest -p no:cacheprovider --timeout 3600 \
   --hypothesis-show-statistics \
   properties integration/test_dashboard_api_fuzz.py "$@"

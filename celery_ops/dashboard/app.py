@@ -10,6 +10,7 @@ from flask import Flask, Response, redirect, url_for
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import PathConverter
 
 from celery_ops.dashboard import (
     auth,
@@ -36,6 +37,14 @@ logger = logging.getLogger("celery_ops.dashboard")
 DASHBOARD = Actor.system("dashboard")
 
 
+class AnyCharacterPath(PathConverter):
+    """Werkzeug's ``path``, but matching a name with a line break too (its ``.`` does not):
+    such a name then reaches the operation, which says what is wrong with it (422), rather
+    than matching no route at all (404)."""
+
+    regex = "[^/](?s:.)*?"
+
+
 def create_app(celery_app: Any, **config: Any) -> Flask:
     """The dashboard of ``celery_app``. ``config`` entries override Flask settings, e.g.
     ``create_app(app, SECRET_KEY=...)``.
@@ -46,6 +55,7 @@ def create_app(celery_app: Any, **config: Any) -> Flask:
     ops = init_app(celery_app)
     ops.operations(DASHBOARD).maintenance.ensure_schema()
     app = Flask("celery_ops.dashboard")
+    app.url_map.converters["path"] = AnyCharacterPath
     app.json = StandardJSONProvider(app)
     secret = ops.config.dashboard_secret_key
     if not secret and "SECRET_KEY" not in config:

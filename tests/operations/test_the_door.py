@@ -263,21 +263,24 @@ class TestBadInputIsRefusedAtTheDoor:
         assert door_app.door().executions.count(ExecutionFilter()) == 3
 
 
+def printed_by_a_new_interpreter(code: str) -> list[str]:
+    """The lines ``code`` prints in a fresh Python process (nothing imported beforehand)."""
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    return found.stdout.splitlines()
+
+
 class TestImportsStayLight:
     def test_the_store_loads_neither_celery_nor_beat_nor_the_web(self) -> None:
-        code = (
+        assert printed_by_a_new_interpreter(
             "import sys, celery_ops.store, celery_ops.core.records, celery_ops.settings\n"
-            "loaded = [m for m in ('celery', 'kombu', 'flask', 'click', 'celery_ops.beat',"
+            "print([m for m in ('celery', 'kombu', 'flask', 'click', 'celery_ops.beat',"
             " 'celery_ops.signals', 'celery_ops.extension', 'celery_ops.scheduling')"
-            " if m in sys.modules]\n"
-            "print(','.join(loaded))"
-        )
-        found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert found.returncode == 0, found.stderr
-        assert found.stdout.strip() == ""
+            " if m in sys.modules])"
+        ) == ["[]"]
 
     def test_the_package_loads_each_exported_name_when_first_asked_for(self) -> None:
-        code = (
+        assert printed_by_a_new_interpreter(
             "import sys, celery_ops\n"
             "before = 'celery_ops.extension' in sys.modules\n"
             "init_app = celery_ops.init_app\n"
@@ -287,21 +290,12 @@ class TestImportsStayLight:
             "    celery_ops.init_ap\n"
             "except AttributeError as exc:\n"
             "    print(exc)\n"
-        )
-        found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert found.returncode == 0, found.stderr
-        assert found.stdout.splitlines() == [
-            "False True True",
-            "module 'celery_ops' has no attribute 'init_ap'",
-        ]
+        ) == ["False True True", "module 'celery_ops' has no attribute 'init_ap'"]
 
     def test_an_actor_does_not_load_the_operations_themselves(self) -> None:
-        code = (
+        assert printed_by_a_new_interpreter(
             "import sys\n"
             "from celery_ops.operations import Actor, OPERATOR\n"
             "print(Actor('cli:ops', OPERATOR).role,"
             " [m for m in ('celery_ops.operations.door', 'pydantic') if m in sys.modules])\n"
-        )
-        found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert found.returncode == 0, found.stderr
-        assert found.stdout.strip() == "operator []"
+        ) == ["operator []"]
